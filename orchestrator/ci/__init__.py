@@ -1,0 +1,1 @@
+"""The wire layer: signing, XML, and the aiohttp client for CI and COS."""
