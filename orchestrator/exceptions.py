@@ -6,6 +6,7 @@ are translated into these at one boundary each and never escape the library.
   + UsageError                   bad input from the user: exit code 2
     - ManifestError              the manifest (file, line or key named in the message)
     - SourceError                a source file or listing (CSV row, inventory manifest)
+    - OutputCollision            two inputs would write the same output object
   + LedgerError                  the SQLite ledger cannot be opened, written or migrated
     - LockHeld                   another run holds the ledger's lock: exit code 3
   + CIError                      anything that went wrong talking to CI or COS
@@ -32,6 +33,7 @@ __all__ = [
     "LedgerError",
     "LockHeld",
     "ManifestError",
+    "OutputCollision",
     "PicjobsError",
     "ResponseError",
     "ServiceError",
@@ -66,6 +68,18 @@ class ManifestError(UsageError):
 
 class SourceError(UsageError):
     """A source of object keys is malformed or missing."""
+
+
+class OutputCollision(UsageError):
+    """Two different inputs would be written to the same output object."""
+
+    def __init__(self, output: str, first_key: str, second_key: str) -> None:
+        self.output = output
+        self.first_key = first_key
+        self.second_key = second_key
+        super().__init__(
+            f"output collision: {first_key!r} and {second_key!r} both map to {output!r}"
+        )
 
 
 class LedgerError(PicjobsError):
