@@ -124,7 +124,6 @@ class ReadTimeout(TransportError):
     """The request was sent but no answer came in time."""
 
 
-
 class DisconnectError(TransportError):
     """The connection was lost after the request was sent."""
 

@@ -1,4 +1,4 @@
-"""COS/CI request signing (q-sign-algorithm=sha1), as a pure function of the request and the time."""
+"""COS/CI request signing (q-sign-algorithm=sha1): a pure function of the request and the time."""
 
 from __future__ import annotations
 

@@ -1,0 +1,369 @@
+"""The aiohttp client for CI and COS: one session per run, signed requests, one error boundary.
+
+Each method makes exactly one HTTP request (retries belong to `orchestrator.engine.retry`),
+signs it afresh, and raises only `orchestrator.exceptions.CIError` subclasses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from orchestrator.ci import wire
+from orchestrator.ci.models import (
+    DescribeResult,
+    JobDetail,
+    JobPage,
+    JobRequest,
+    ObjectPage,
+    Queue,
+    QueuePage,
+)
+from orchestrator.ci.signing import Credentials, authorization, uri_encode
+from orchestrator.exceptions import (
+    ConnectError,
+    DisconnectError,
+    ReadTimeout,
+    ResponseError,
+    TransportError,
+)
+
+__all__ = ["CIClient", "ClientSettings", "Limiter", "translate_errors"]
+
+MiB = 1024 * 1024
+
+
+class Limiter(Protocol):
+    """What the client needs from a rate limiter: pacing, and feedback on throttling."""
+
+    async def acquire(self) -> None: ...
+
+    def on_throttle(self, retry_after: float | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach CI and COS. Without `endpoint`, the public Tencent Cloud hosts are used."""
+
+    bucket: str
+    region: str
+    credentials: Credentials
+    endpoint: str | None = None
+    concurrency: int = 16
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    total_timeout: float = 60.0
+    max_body: int = 16 * MiB
+    sign_window: int = 900
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+
+    def host(self, service: str) -> str:
+        return f"{self.bucket}.{service}.{self.region}.myqcloud.com"
+
+    def base_url(self, service: str) -> URL:
+        if self.endpoint:
+            return URL(self.endpoint.rstrip("/"))
+        return URL(f"https://{self.host(service)}")
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """The one place where aiohttp's and asyncio's exceptions become ours."""
+    try:
+        yield
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        raise ConnectError(f"cannot connect: {_describe(exc)}") from None
+    except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
+        raise ReadTimeout(f"timed out waiting for the answer{_suffix(exc)}") from None
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+        raise DisconnectError(f"connection lost mid-answer: {_describe(exc)}") from None
+    except aiohttp.ClientResponseError as exc:
+        raise ResponseError(f"unreadable answer: {_describe(exc)}") from None
+    except (aiohttp.ClientOSError, ConnectionError) as exc:
+        raise DisconnectError(f"connection error: {_describe(exc)}") from None
+    except aiohttp.InvalidURL as exc:
+        raise ConnectError(f"invalid endpoint URL: {exc}") from None
+    except aiohttp.ClientError as exc:
+        raise TransportError(f"HTTP client error: {_describe(exc)}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _suffix(exc: BaseException) -> str:
+    text = str(exc)
+    return f": {text.splitlines()[0]}" if text else ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class CIClient:
+    """Typed calls for the CI pic-job, queue and COS listing APIs."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        limiter: Limiter | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.requests: Counter[str] = Counter()
+        self._session = session
+        self._own_session = session is None
+        self._slots = asyncio.Semaphore(settings.concurrency)
+
+    async def __aenter__(self) -> CIClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            s = self.settings
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=s.concurrency, keepalive_timeout=10.0),
+                timeout=aiohttp.ClientTimeout(
+                    total=s.total_timeout, sock_connect=s.connect_timeout, sock_read=s.read_timeout
+                ),
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and self._own_session:
+            await self._session.close()
+        self._session = None
+
+    # -- transport --
+
+    async def _call(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        service: str = "ci",
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str = "application/xml",
+    ) -> bytes:
+        s = self.settings
+        params = dict(params or {})
+        headers = {"Host": s.host(service)}
+        if body is not None:
+            headers["Content-Type"] = content_type
+            headers["Content-Length"] = str(len(body))
+        if s.credentials.token:
+            headers[f"x-{service}-security-token"] = s.credentials.token
+        now = int(s.clock())
+        headers["Authorization"] = authorization(
+            method, path, params, headers, s.credentials, now - 60, now + s.sign_window
+        )
+        query = "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in params.items())
+        url = s.base_url(service).join(
+            URL.build(path=quote(path, safe="/-_.~,"), query_string=query, encoded=True)
+        )
+        if service == "ci" and self.limiter is not None:
+            await self.limiter.acquire()
+        self.requests[op] += 1
+        async with self._slots:
+            with translate_errors():
+                async with self._get_session().request(
+                    method, url, data=body, headers=headers, allow_redirects=False
+                ) as resp:
+                    data = await self._read_bounded(resp)
+                    if resp.status >= 300:
+                        error = wire.parse_error(
+                            resp.status,
+                            data,
+                            resp.headers.get("Content-Type", ""),
+                            _retry_after(resp.headers.get("Retry-After")),
+                        )
+                        if error.throttled and self.limiter is not None:
+                            self.limiter.on_throttle(error.retry_after)
+                        raise error
+                    return data
+
+    async def _read_bounded(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self.settings.max_body
+        declared = resp.content_length
+        if declared is not None and declared > limit:
+            raise ResponseError(f"answer of {declared} bytes exceeds the {limit}-byte limit")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await resp.content.read(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise ResponseError(f"answer exceeds the {limit}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- CI pic jobs --
+
+    async def submit(self, request: JobRequest) -> JobDetail:
+        body = wire.build_submit(request)
+        return wire.parse_submit(await self._call("submit", "POST", "/pic_jobs", body=body))
+
+    async def describe(self, job_ids: Sequence[str]) -> DescribeResult:
+        if not job_ids:
+            return DescribeResult([], [])
+        path = "/pic_jobs/" + ",".join(job_ids)
+        return wire.parse_describe(await self._call("describe", "GET", path))
+
+    async def list_jobs_page(
+        self,
+        *,
+        queue_id: str | None = None,
+        states: str = "All",
+        start_creation_time: str | None = None,
+        end_creation_time: str | None = None,
+        input_object: str | None = None,
+        order_by_time: str = "Desc",
+        size: int = 100,
+        next_token: str = "",
+    ) -> JobPage:
+        params = {"tag": "PicProcess", "orderByTime": order_by_time, "states": states}
+        params["size"] = str(min(max(size, 1), 100))
+        params["nextToken"] = next_token
+        for name, value in (
+            ("queueId", queue_id),
+            ("startCreationTime", start_creation_time),
+            ("endCreationTime", end_creation_time),
+            ("inputObject", input_object),
+        ):
+            if value:
+                params[name] = value
+        return wire.parse_job_page(await self._call("list", "GET", "/pic_jobs", params=params))
+
+    async def list_jobs(
+        self,
+        *,
+        queue_id: str | None = None,
+        states: str = "All",
+        start_creation_time: str | None = None,
+        end_creation_time: str | None = None,
+        input_object: str | None = None,
+    ) -> AsyncIterator[JobDetail]:
+        """Every job matching the filters, following NextToken until it is empty or absent."""
+        token = ""
+        seen: set[str] = set()
+        while True:
+            page = await self.list_jobs_page(
+                queue_id=queue_id,
+                states=states,
+                start_creation_time=start_creation_time,
+                end_creation_time=end_creation_time,
+                input_object=input_object,
+                next_token=token,
+            )
+            for job in page.jobs:
+                yield job
+            if not page.next_token or page.next_token in seen or not page.jobs:
+                return
+            seen.add(page.next_token)
+            token = page.next_token
+
+    async def cancel(self, job_id: str) -> None:
+        # The official SDK leaves `cancel` out of the signed parameters; signing it is also valid.
+        await self._call("cancel", "PUT", f"/jobs/{job_id}", params={"cancel": ""})
+
+    # -- queues --
+
+    async def queues_page(
+        self,
+        *,
+        queue_ids: Sequence[str] = (),
+        state: str | None = None,
+        page_number: int = 1,
+        page_size: int = 100,
+    ) -> QueuePage:
+        params = {"pageNumber": str(page_number), "pageSize": str(page_size)}
+        if queue_ids:
+            params["queueIds"] = ",".join(queue_ids)
+        if state:
+            params["state"] = state
+        return wire.parse_queue_page(await self._call("queue", "GET", "/picqueue", params=params))
+
+    async def list_queues(self, *, state: str | None = None) -> list[Queue]:
+        queues: list[Queue] = []
+        page_number = 1
+        while True:
+            page = await self.queues_page(state=state, page_number=page_number)
+            queues.extend(page.queues)
+            total = page.total_count
+            if not page.queues or total is None or len(queues) >= total:
+                return queues
+            page_number += 1
+
+    async def update_queue(
+        self, queue_id: str, *, name: str, state: str, notify: Mapping[str, str] | None = None
+    ) -> Queue:
+        body = wire.build_queue_update(name, state, notify)
+        data = await self._call("queue_update", "PUT", f"/picqueue/{queue_id}", body=body)
+        return wire.parse_queue(data)
+
+    # -- COS --
+
+    async def list_objects_page(
+        self, *, prefix: str = "", marker: str = "", delimiter: str = "", max_keys: int = 1000
+    ) -> ObjectPage:
+        params = {
+            "prefix": prefix,
+            "delimiter": delimiter,
+            "marker": marker,
+            "max-keys": str(max_keys),
+            "encoding-type": "url",
+        }
+        data = await self._call("list_objects", "GET", "/", service="cos", params=params)
+        return wire.parse_object_page(data)
+
+    async def iter_object_pages(
+        self, *, prefix: str = "", delimiter: str = "", max_keys: int = 1000
+    ) -> AsyncIterator[ObjectPage]:
+        marker = ""
+        while True:
+            page = await self.list_objects_page(
+                prefix=prefix, marker=marker, delimiter=delimiter, max_keys=max_keys
+            )
+            yield page
+            if not page.is_truncated or not page.next_marker or page.next_marker == marker:
+                return
+            marker = page.next_marker
+
+    async def get_object(self, key: str) -> bytes:
+        return await self._call("get_object", "GET", "/" + key.lstrip("/"), service="cos")
+
+    async def put_object(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
+        path = "/" + key.lstrip("/")
+        await self._call(
+            "put_object", "PUT", path, service="cos", body=data, content_type=content_type
+        )

@@ -1,0 +1,1 @@
+"""Local emulator of Tencent Cloud Infinite (CI) for picjobs."""
