@@ -12,6 +12,7 @@ are translated into these at one boundary each and never escape the library.
   + CIError                      anything that went wrong talking to CI or COS
     - TransportError             no usable HTTP response
       · ConnectError             the request never left: safe to resend
+        · TLSError               the server's certificate was refused: do not resend
       · ReadTimeout            timed out after sending: outcome unknown
       · DisconnectError          connection lost mid-response: outcome unknown
     - ServiceError               an HTTP error answer, with status, Code, Message, RequestId
@@ -35,10 +36,11 @@ __all__ = [
     "ManifestError",
     "OutputCollision",
     "PicjobsError",
+    "ReadTimeout",
     "ResponseError",
     "ServiceError",
     "SourceError",
-    "ReadTimeout",
+    "TLSError",
     "TransportError",
     "UsageError",
 ]
@@ -118,6 +120,12 @@ class ConnectError(TransportError):
     """The connection could not be made, so the request never left."""
 
     disposition = Disposition.RETRYABLE
+
+
+class TLSError(ConnectError):
+    """TLS verification of the server failed; resending cannot help."""
+
+    disposition = Disposition.PERMANENT
 
 
 class ReadTimeout(TransportError):

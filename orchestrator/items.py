@@ -1,4 +1,4 @@
-"""The two records that flow through the pipeline: an object found by a source, and a planned item."""
+"""The records that flow through the pipeline: an object a source found, and a planned item."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class ObjectRef:
-    """One input object, as a source found it. Fields other than the key are known only for some sources."""
+    """One input object as a source found it; fields beyond the key come only from some sources."""
 
     bucket: str
     key: str

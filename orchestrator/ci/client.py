@@ -35,6 +35,7 @@ from orchestrator.exceptions import (
     DisconnectError,
     ReadTimeout,
     ResponseError,
+    TLSError,
     TransportError,
 )
 
@@ -81,6 +82,8 @@ def translate_errors() -> Iterator[None]:
     """The one place where aiohttp's and asyncio's exceptions become ours."""
     try:
         yield
+    except aiohttp.ClientSSLError as exc:
+        raise TLSError(f"TLS failure: {_describe(exc)}") from None
     except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
         raise ConnectError(f"cannot connect: {_describe(exc)}") from None
     except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
@@ -98,13 +101,16 @@ def translate_errors() -> Iterator[None]:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0] if text else type(exc).__name__
+    try:
+        text = str(exc)
+    except Exception:  # some aiohttp errors cannot render without their request
+        text = ""
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def _suffix(exc: BaseException) -> str:
-    text = str(exc)
-    return f": {text.splitlines()[0]}" if text else ""
+    text = _describe(exc)
+    return "" if text == type(exc).__name__ else f": {text}"
 
 
 def _retry_after(value: str | None) -> float | None:

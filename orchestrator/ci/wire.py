@@ -338,7 +338,7 @@ def parse_error(
 ) -> ServiceError:
     """One typed error from any error answer: CI's or COS's XML, JSON, or a proxy's HTML page."""
     code, message, request_id = f"HTTP{status}", "", ""
-    if "json" in content_type:
+    if "json" in content_type and body.lstrip().startswith(b"{"):
         try:
             data = json.loads(body)
             err = data.get("Error", data) if isinstance(data, dict) else {}

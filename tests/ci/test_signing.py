@@ -29,7 +29,13 @@ def test_sign_key_matches_the_documented_value() -> None:
 def test_documented_put_signed_with_every_header_matches_the_doc_signature() -> None:
     auth = parse_authorization(
         authorization(
-            "PUT", "/exampleobject(腾讯云)", {}, DOC_PUT_HEADERS, DOC, START, END,
+            "PUT",
+            "/exampleobject(腾讯云)",
+            {},
+            DOC_PUT_HEADERS,
+            DOC,
+            START,
+            END,
             sign_all_headers=True,
         )
     )
@@ -43,7 +49,10 @@ def test_documented_put_signed_like_the_python_sdk_drops_date() -> None:
     auth = parse_authorization(
         authorization("PUT", "/exampleobject(腾讯云)", {}, DOC_PUT_HEADERS, DOC, START, END)
     )
-    assert auth["q-header-list"] == "content-length;content-md5;content-type;host;x-cos-acl;x-cos-grant-read"
+    assert (
+        auth["q-header-list"]
+        == "content-length;content-md5;content-type;host;x-cos-acl;x-cos-grant-read"
+    )
     assert auth["q-signature"] == "fc4e4717b501da12715d5fc84a4880a87ad2b7ab"
 
 

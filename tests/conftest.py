@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import aioresponses.core
+from aiohttp import ClientResponse
+
+
+class _ClientResponse(ClientResponse):
+    """aioresponses 0.7.x builds responses without the `stream_writer` that aiohttp 3.14 requires
+    (pnuckowski/aioresponses#289); give it a finished writer so mocked responses construct."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", types.SimpleNamespace(output_size=0))
+        super().__init__(*args, **kwargs)
+
+
+aioresponses.core.ClientResponse = _ClientResponse  # type: ignore[misc]
