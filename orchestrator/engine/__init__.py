@@ -1,0 +1,1 @@
+"""The engine: pacing, retries, submission, reconciliation and tracking."""

@@ -1,0 +1,94 @@
+"""Request pacing: asyncio-throttle in 100 ms windows, slowed on throttling and recovered slowly.
+
+asyncio-throttle keeps a sliding log and lets `rate_limit` calls through in any `period`. Given
+a whole second it would release the second's budget in one burst, so the budget is cut into
+windows of about 100 ms (never more than rate/10 + 1 requests in any 100 ms). Only one task
+polls the throttler at a time; the others wait on a FIFO lock, which keeps its polling cost flat
+however many workers are waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+
+from asyncio_throttle.throttler import Throttler
+
+__all__ = ["AdaptiveRateLimiter"]
+
+
+class AdaptiveRateLimiter:
+    """Paces calls at `rate` per second; on throttling multiplies the rate by `decrease`,
+    honours Retry-After, and climbs back by `recovery` (a fraction of the current rate) per
+    second once `calm_seconds` have passed without throttling."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        min_rate: float = 0.5,
+        decrease: float = 0.7,
+        recovery: float = 0.05,
+        calm_seconds: float = 2.0,
+        debounce: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.target = float(rate)
+        self.min_rate = min(min_rate, self.target)
+        self.decrease = decrease
+        self.recovery = recovery
+        self.calm_seconds = calm_seconds
+        self.debounce = debounce
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._throttler = Throttler(rate_limit=1, period=1.0)
+        self._rate = self.target
+        self._last_throttle = -math.inf
+        self._last_adjust = clock()
+        self._resume_at = -math.inf
+        self.throttle_events = 0
+        self._configure(self.target)
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def _configure(self, rate: float) -> None:
+        self._rate = max(self.min_rate, min(self.target, rate))
+        per_window = max(1, math.floor(self._rate / 10))
+        self._throttler.rate_limit = per_window
+        self._throttler.period = per_window / self._rate
+        # Poll finely enough that the window boundary costs little throughput.
+        self._throttler.retry_interval = min(0.01, self._throttler.period / 50)
+
+    def _recover(self, now: float) -> None:
+        if self._rate >= self.target or now - self._last_throttle < self.calm_seconds:
+            self._last_adjust = now
+            return
+        elapsed = now - self._last_adjust
+        if elapsed >= 0.25:
+            self._configure(self._rate * (1 + self.recovery * elapsed))
+            self._last_adjust = now
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = self._clock()
+            if self._resume_at > now:
+                await asyncio.sleep(self._resume_at - now)
+            self._recover(self._clock())
+            await self._throttler.acquire()  # type: ignore[no-untyped-call]
+
+    def on_throttle(self, retry_after: float | None) -> None:
+        now = self._clock()
+        # Answers to requests sent before the last decrease say nothing new about the rate.
+        if now - self._last_throttle > self.debounce:
+            self.throttle_events += 1
+            self._configure(self._rate * self.decrease)
+        self._last_throttle = now
+        self._last_adjust = now
+        if retry_after:
+            self._resume_at = max(self._resume_at, now + min(retry_after, 60.0))

@@ -1,0 +1,140 @@
+"""Every retry in picjobs goes through here: one policy, tenacity underneath, a retry budget.
+
+The first attempt runs without tenacity (its bookkeeping costs more than the request on the
+success path); only after a failure worth retrying does tenacity take over. Waits are full
+jitter, capped, and never shorter than a Retry-After. The budget (a token bucket shared by a
+run, as in the AWS SDKs' retry quota) stops an outage from multiplying traffic.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
+
+from orchestrator.exceptions import CIError, Disposition, ReadTimeout
+
+__all__ = ["RetryBudget", "RetryPolicy", "call", "should_retry"]
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try one request. `for_tests()` keeps the attempts and drops the waits."""
+
+    attempts: int = 5
+    wait_initial: float = 0.25
+    wait_max: float = 20.0
+    timeout: float = 120.0
+    retry_after_max: float = 60.0
+
+    @classmethod
+    def for_tests(cls, attempts: int = 5) -> RetryPolicy:
+        return cls(attempts=attempts, wait_initial=0.0, wait_max=0.0, retry_after_max=0.0)
+
+
+class RetryBudget:
+    """A shared allowance of retries: each retry spends tokens, each clean success earns one."""
+
+    def __init__(
+        self, capacity: int = 500, retry_cost: int = 5, timeout_cost: int = 10, refund: int = 1
+    ) -> None:
+        self.capacity = capacity
+        self.tokens = capacity
+        self.retry_cost = retry_cost
+        self.timeout_cost = timeout_cost
+        self.refund = refund
+
+    @property
+    def exhausted(self) -> bool:
+        return self.tokens < self.retry_cost
+
+    def take(self, exc: CIError) -> bool:
+        cost = self.timeout_cost if isinstance(exc, ReadTimeout) else self.retry_cost
+        if self.tokens < cost:
+            return False
+        self.tokens -= cost
+        return True
+
+    def succeeded(self) -> None:
+        self.tokens = min(self.capacity, self.tokens + self.refund)
+
+
+def should_retry(exc: BaseException, *, idempotent: bool) -> bool:
+    """Retry what was refused or never sent; an uncertain outcome only for idempotent calls."""
+    if not isinstance(exc, CIError):
+        return False
+    if exc.disposition is Disposition.RETRYABLE:
+        return True
+    return idempotent and exc.disposition is Disposition.UNKNOWN
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    jitter = wait_random_exponential(multiplier=policy.wait_initial, max=policy.wait_max)
+
+    def wait(state: RetryCallState) -> float:
+        delay = jitter(state)
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            delay = max(delay, min(float(retry_after), policy.retry_after_max))
+        return delay
+
+    return wait
+
+
+async def call(
+    fn: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    budget: RetryBudget,
+    idempotent: bool,
+    name: str = "request",
+) -> T:
+    """Run `fn`, retrying per `policy` while `budget` allows; the last error is re-raised as is."""
+    try:
+        result = await fn()
+    except CIError as exc:
+        if policy.attempts <= 1 or not should_retry(exc, idempotent=idempotent):
+            raise
+        first: CIError | None = exc
+    else:
+        budget.succeeded()
+        return result
+
+    async def replay() -> T:
+        nonlocal first
+        if first is not None:
+            exc, first = first, None
+            raise exc
+        return await fn()
+
+    def retryable(exc: BaseException) -> bool:
+        return should_retry(exc, idempotent=idempotent) and budget.take(exc)  # type: ignore[arg-type]
+
+    def note(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.debug("retrying %s in %.2fs after %s", name, wait, exc)
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.timeout),
+        wait=_wait(policy),
+        retry=retry_if_exception(retryable),
+        before_sleep=note,
+        reraise=True,
+    )
+    result = await retrying(replay)
+    return result

@@ -1,0 +1,93 @@
+"""The retry policy: what is retried, how often, and how the budget stops a storm."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.engine.retry import RetryBudget, RetryPolicy, call
+from orchestrator.exceptions import CIError, ConnectError, DisconnectError, ServiceError
+
+POLICY = RetryPolicy.for_tests(attempts=4)
+
+
+class Script:
+    """A fake request that fails with the scripted errors, then succeeds."""
+
+    def __init__(self, *errors: CIError) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+def slow_down() -> ServiceError:
+    return ServiceError(429, "SlowDown", "slow")
+
+
+async def test_throttling_and_unavailability_are_retried_until_success() -> None:
+    fn = Script(slow_down(), ServiceError(503, "ServiceUnavailable", ""), ConnectError("refused"))
+    assert await call(fn, policy=POLICY, budget=RetryBudget(), idempotent=False) == "ok"
+    assert fn.calls == 4
+
+
+async def test_a_permanent_error_is_raised_after_one_attempt() -> None:
+    fn = Script(ServiceError(400, "InvalidArgument", "bad"))
+    with pytest.raises(ServiceError, match="InvalidArgument"):
+        await call(fn, policy=POLICY, budget=RetryBudget(), idempotent=True)
+    assert fn.calls == 1
+
+
+async def test_an_unknown_outcome_is_not_resent_for_a_non_idempotent_call() -> None:
+    fn = Script(DisconnectError("lost"), ServiceError(500, "InternalError", ""))
+    with pytest.raises(DisconnectError):
+        await call(fn, policy=POLICY, budget=RetryBudget(), idempotent=False)
+    assert fn.calls == 1
+
+
+async def test_an_unknown_outcome_is_retried_for_an_idempotent_call() -> None:
+    fn = Script(DisconnectError("lost"), ServiceError(500, "InternalError", ""))
+    assert await call(fn, policy=POLICY, budget=RetryBudget(), idempotent=True) == "ok"
+    assert fn.calls == 3
+
+
+async def test_attempts_are_capped_and_the_last_error_is_re_raised_unchanged() -> None:
+    errors = [slow_down() for _ in range(10)]
+    fn = Script(*errors)
+    with pytest.raises(ServiceError) as info:
+        await call(fn, policy=POLICY, budget=RetryBudget(), idempotent=False)
+    assert fn.calls == 4
+    assert info.value is errors[3]
+
+
+async def test_an_exhausted_budget_stops_retrying_at_once() -> None:
+    budget = RetryBudget(capacity=10, retry_cost=5)
+    fn = Script(*[slow_down() for _ in range(10)])
+    with pytest.raises(ServiceError):
+        await call(fn, policy=POLICY, budget=budget, idempotent=False)
+    assert fn.calls == 3  # the first attempt, then two retries paid for
+    assert budget.exhausted
+
+
+async def test_clean_successes_refill_the_budget() -> None:
+    budget = RetryBudget(capacity=10, retry_cost=5)
+    budget.tokens = 0
+    for _ in range(5):
+        await call(Script(), policy=POLICY, budget=budget, idempotent=False)
+    assert budget.tokens == 5
+
+
+async def test_retry_after_sets_a_floor_under_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("asyncio.sleep", fake_sleep)
+    policy = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.02)
+    err = ServiceError(429, "SlowDown", "", retry_after=7.0)
+    assert await call(Script(err), policy=policy, budget=RetryBudget(), idempotent=False) == "ok"
+    assert slept == [7.0]
