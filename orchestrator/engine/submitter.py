@@ -1,0 +1,194 @@
+"""The submitter: claims pending items from the ledger (the claim is the committed intent), and
+sends one `POST /pic_jobs` per item through a fixed pool of workers.
+
+Outcomes are written back in batches: a JobId for each accepted job, CI's Code and Message for
+a refused one, `unknown` where the request may or may not have created a job (the reconciler
+settles those before anything is resent), and `pending` again for an item whose request
+never left or was refused for throttling after every retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator.ci.client import CIClient
+from orchestrator.ci.models import JobRequest
+from orchestrator.engine import retry
+from orchestrator.engine.flow import Outstanding
+from orchestrator.exceptions import CIError, Disposition
+from orchestrator.items import Item
+from orchestrator.ledger import Ledger
+
+__all__ = ["JobTemplate", "SubmitStats", "Submitter"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobTemplate:
+    """The parts of every job's request that come from the manifest rather than the item."""
+
+    queue_id: str
+    template_id: str | None
+    process_rule: str | None
+    is_pic_info: bool
+    callback: str | None = None
+    callback_format: str | None = None
+    callback_type: str | None = None
+
+    def request(self, item: Item) -> JobRequest:
+        return JobRequest(
+            input_object=item.key,
+            output_bucket=item.output_bucket,
+            output_region=item.output_region,
+            output_object=item.output_key,
+            queue_id=self.queue_id,
+            template_id=self.template_id,
+            process_rule=self.process_rule,
+            is_pic_info=self.is_pic_info,
+            user_data=item.user_data,
+            job_level=item.job_level,
+            callback=self.callback,
+            callback_format=self.callback_format,
+            callback_type=self.callback_type,
+        )
+
+
+@dataclass
+class SubmitStats:
+    submitted: int = 0
+    failed: int = 0
+    unknown: int = 0
+    released: int = 0
+    last_error: CIError | None = None
+    failure_codes: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Results:
+    """Outcomes waiting to be committed; flushed in batches to keep commits off the hot path."""
+
+    def __init__(self, ledger: Ledger, size: int = 64) -> None:
+        self.ledger = ledger
+        self.size = size
+        self.submitted: list[tuple[str, str]] = []
+        self.failed: list[tuple[str, str, str]] = []
+        self.unknown: list[str] = []
+        self.released: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.submitted) + len(self.failed) + len(self.unknown) + len(self.released)
+
+    def maybe_flush(self) -> None:
+        if len(self) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.submitted:
+            self.ledger.mark_submitted(self.submitted)
+        if self.failed:
+            self.ledger.mark_failed(self.failed)
+        if self.unknown:
+            self.ledger.mark_unknown(self.unknown)
+        if self.released:
+            self.ledger.release(self.released)
+        self.submitted, self.failed, self.unknown, self.released = [], [], [], []
+
+
+class Submitter:
+    def __init__(
+        self,
+        client: CIClient,
+        ledger: Ledger,
+        template: JobTemplate,
+        outstanding: Outstanding,
+        *,
+        policy: retry.RetryPolicy,
+        budget: retry.RetryBudget,
+        concurrency: int = 16,
+        claim_size: int = 64,
+        on_failure: Callable[[str, str], bool] | None = None,
+    ) -> None:
+        self.client = client
+        self.ledger = ledger
+        self.template = template
+        self.outstanding = outstanding
+        self.policy = policy
+        self.budget = budget
+        self.concurrency = concurrency
+        self.claim_size = claim_size
+        self.on_failure = on_failure
+        self.stats = SubmitStats()
+        self._results = _Results(ledger)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Submit pending items until none is left, `stop` is set, or CI keeps refusing us."""
+        queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=self.claim_size * 2)
+        workers = [asyncio.create_task(self._worker(queue, stop)) for _ in range(self.concurrency)]
+        flusher = asyncio.create_task(self._flush_periodically())
+        try:
+            while not stop.is_set() and not self.budget.exhausted:
+                room = await self.outstanding.wait_for_room(self.claim_size, stop)
+                if stop.is_set():
+                    break
+                batch = self.ledger.claim(min(room, self.claim_size))
+                if not batch:
+                    break
+                for item in batch:
+                    await queue.put(item)
+        finally:
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+            flusher.cancel()
+            self._results.flush()
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            self._results.flush()
+
+    async def _worker(self, queue: asyncio.Queue[Item | None], stop: asyncio.Event) -> None:
+        while (item := await queue.get()) is not None:
+            if stop.is_set() or self.budget.exhausted:
+                self._results.released.append(item.item_id)  # claimed but never sent
+                continue
+            await self._submit(item)
+            self._results.maybe_flush()
+
+    async def _submit(self, item: Item) -> None:
+        request = self.template.request(item)
+        try:
+            job = await retry.call(
+                lambda: self.client.submit(request),
+                policy=self.policy,
+                budget=self.budget,
+                idempotent=False,
+                name=f"submit {item.key!r}",
+            )
+        except CIError as exc:
+            self._record_error(item, exc)
+            return
+        self.outstanding.add(1)
+        self.stats.submitted += 1
+        self._results.submitted.append((item.item_id, job.job_id))
+
+    def _record_error(self, item: Item, exc: CIError) -> None:
+        self.stats.last_error = exc
+        if exc.disposition is Disposition.PERMANENT:
+            message = getattr(exc, "error_message", None) or str(exc)
+            self.stats.failed += 1
+            self._results.failed.append((item.item_id, exc.code, message))
+            log.warning("item %r failed: %s", item.key, exc)
+            if self.on_failure is not None:
+                self.on_failure(exc.code, message)
+        elif exc.disposition is Disposition.UNKNOWN:
+            self.stats.unknown += 1
+            self._results.unknown.append(item.item_id)
+            log.info("outcome unknown for %r (%s); will reconcile before any resend", item.key, exc)
+        else:
+            self.stats.released += 1
+            self._results.released.append(item.item_id)
+            log.info("gave up on %r for now (%s); it stays pending", item.key, exc)

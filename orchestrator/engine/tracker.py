@@ -1,0 +1,142 @@
+"""The tracker: describes outstanding jobs in batches and writes final states to the ledger.
+
+It polls with backoff: the interval shrinks back to its minimum while polls keep finding
+finished jobs and grows while they find few, so tracking costs a small, bounded share of
+requests per job however long jobs take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from orchestrator.ci.client import CIClient
+from orchestrator.ci.models import JobDetail
+from orchestrator.engine import retry
+from orchestrator.engine.flow import Outstanding
+from orchestrator.exceptions import CIError
+from orchestrator.ledger import JobUpdate, Ledger
+
+__all__ = ["Tracker", "parse_ci_time"]
+
+log = logging.getLogger(__name__)
+
+# A job CI says does not exist this many polls in a row is recorded as failed.
+MISSING_LIMIT = 5
+
+
+def parse_ci_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _update(job: JobDetail) -> JobUpdate:
+    failed = job.state != "Success"
+    return JobUpdate(
+        job_id=job.job_id,
+        state=job.state,
+        code=job.code if failed else None,
+        message=job.message if failed else None,
+        result=job.result.as_dict() if job.result else None,
+        finished_at=parse_ci_time(job.end_time),
+    )
+
+
+class Tracker:
+    def __init__(
+        self,
+        client: CIClient,
+        ledger: Ledger,
+        outstanding: Outstanding,
+        *,
+        policy: retry.RetryPolicy,
+        budget: retry.RetryBudget,
+        batch: int = 50,
+        poll_min: float = 0.5,
+        poll_max: float = 30.0,
+        on_final: Callable[[JobDetail], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.ledger = ledger
+        self.outstanding = outstanding
+        self.policy = policy
+        self.budget = budget
+        self.batch = batch
+        self.poll_min = poll_min
+        self.poll_max = poll_max
+        self.on_final = on_final
+        self.requests = 0
+        self._missing: dict[str, int] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def poll_once(self) -> int:
+        """Describe every outstanding job once; return how many reached a final state."""
+        finished = 0
+        after = 0
+        while page := self.ledger.outstanding_job_ids(self.batch, after):
+            after = page[-1][0]
+            ids = [job_id for _, job_id in page]
+            try:
+                result = await retry.call(
+                    lambda ids=ids: self.client.describe(ids),  # type: ignore[misc]
+                    policy=self.policy,
+                    budget=self.budget,
+                    idempotent=True,
+                    name="describe",
+                )
+            except CIError as exc:
+                log.warning("describing %d jobs failed: %s; will try again", len(ids), exc)
+                continue
+            finally:
+                self.requests += 1
+            final = [job for job in result.jobs if job.final]
+            updates = [_update(job) for job in final]
+            updates += self._missing_updates(result.missing)
+            if updates:
+                finished += self.ledger.record_states(updates)
+            if self.on_final is not None:
+                for job in final:
+                    self.on_final(job)
+        await self.outstanding.done(finished)
+        return finished
+
+    def _missing_updates(self, missing: list[str]) -> list[JobUpdate]:
+        updates = []
+        for job_id in missing:
+            self._missing[job_id] = self._missing.get(job_id, 0) + 1
+            if self._missing[job_id] >= MISSING_LIMIT:
+                del self._missing[job_id]
+                updates.append(
+                    JobUpdate(job_id, "Failed", "NoSuchJob", "CI no longer knows this job")
+                )
+        return updates
+
+    async def run(self, submitting: asyncio.Event, stop: asyncio.Event) -> None:
+        """Poll until nothing is outstanding and `submitting` is clear, or `stop` is set."""
+        interval = self.poll_min
+        while not stop.is_set():
+            requests_before = self.requests
+            finished = await self.poll_once()
+            if not submitting.is_set() and self.ledger.outstanding_count() == 0:
+                return
+            spent = max(1, self.requests - requests_before)
+            # Plenty finished per request: poll again soon. Little finished: back off.
+            if finished >= spent * self.batch // 5:
+                interval = self.poll_min
+            else:
+                interval = min(self.poll_max, interval * 1.5)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
