@@ -1,0 +1,65 @@
+"""Expansion: source -> filters -> plan -> ledger, in batches, never holding the manifest whole."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+
+from orchestrator.ci.client import CIClient
+from orchestrator.config import Manifest
+from orchestrator.items import Item, ObjectRef
+from orchestrator.plan import Planner
+from orchestrator.sources.csv import iter_csv
+from orchestrator.sources.filters import ObjectFilter
+from orchestrator.sources.inventory import iter_inventory
+from orchestrator.sources.listing import iter_prefix
+
+__all__ = ["Expansion", "expand", "source_batches"]
+
+BATCH = 1000
+
+
+@dataclass
+class Expansion:
+    seen: int = 0
+    matched: int = 0
+    added: int = 0
+    skipped: bool = False
+
+
+async def _csv_batches(manifest: Manifest) -> AsyncIterator[list[ObjectRef]]:
+    assert manifest.source.csv_path is not None
+    rows: Iterator[ObjectRef] = iter_csv(manifest.source.csv_path, manifest.target.bucket)
+    while batch := list(itertools.islice(rows, BATCH)):
+        yield batch
+        await asyncio.sleep(0)  # let signals and the rest of the loop in between batches
+
+
+def source_batches(manifest: Manifest, client: CIClient) -> AsyncIterator[list[ObjectRef]]:
+    src = manifest.source
+    if src.kind == "csv":
+        return _csv_batches(manifest)
+    if src.kind == "prefix":
+        return iter_prefix(client, manifest.target.bucket, src.prefix or "")
+    assert src.inventory_key is not None
+    return iter_inventory(client, manifest.target.bucket, src.inventory_key)
+
+
+async def expand(
+    manifest: Manifest,
+    client: CIClient,
+    add: Callable[[list[Item]], int],
+) -> Expansion:
+    """Plan every object the source yields and hand the items to `add` one batch at a time."""
+    planner = Planner(manifest)
+    keep = ObjectFilter(manifest.source).matches
+    result = Expansion()
+    async for refs in source_batches(manifest, client):
+        result.seen += len(refs)
+        items = [planner.plan(ref) for ref in refs if keep(ref)]
+        result.matched += len(items)
+        if items:
+            result.added += add(items)
+    return result
