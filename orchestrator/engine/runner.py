@@ -115,11 +115,7 @@ async def run(
     if work:
         await _process(manifest, ledger, client, options, stop, progress, report)
     report.counts = ledger.counts()
-    report.exit_code = _exit_code(
-        report.counts, 0 if options.no_wait else report.counts["submitted"]
-    )
-    if options.no_wait and report.counts["submitted"]:
-        report.exit_code = EXIT_INCOMPLETE
+    report.exit_code = _exit_code(report.counts)
     report.seconds = time.monotonic() - started
     report.requests = dict(client.requests)
     ledger.finish_run(run_id, report.exit_code, report.counts)
