@@ -13,12 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from orchestrator.exceptions import ManifestError
 
 __all__ = [
+    "EMBEDDED_ENDPOINT",
+    "MAX_USER_DATA",
     "OUTPUT_PLACEHOLDERS",
     "JobConfig",
     "Limits",
@@ -29,16 +31,20 @@ __all__ = [
     "Target",
     "is_printable_ascii",
     "load_manifest",
+    "output_template_problem",
+    "user_data_problem",
 ]
 
 SourceKind = Literal["prefix", "csv", "inventory"]
 OUTPUT_PLACEHOLDERS = ("key", "dir", "name", "stem", "ext")
 MAX_USER_DATA = 1024
+# `[target] endpoint = "embedded"` runs the emulator in-process (the demo does).
+EMBEDDED_ENDPOINT = "embedded"
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where the inputs live and where CI and COS calls go."""
+    """_Where the inputs live and where CI and COS calls go."""
 
     bucket: str
     region: str
@@ -207,7 +213,7 @@ _HEADER = re.compile(rf"^\s*(\[\[?)\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*\]
 _ASSIGN = re.compile(rf"^\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)\s*=")
 _PART = re.compile(_KEY_PART)
 
-Where = tuple[str | int, ...]
+_Where = tuple[str | int, ...]
 
 
 def _split_key(dotted: str) -> tuple[str, ...]:
@@ -218,8 +224,8 @@ class _Locator:
     """Maps table and key paths to the first line naming them; arrays of tables get an index."""
 
     def __init__(self, text: str) -> None:
-        self._lines: dict[Where, int] = {}
-        table: Where = ()
+        self._lines: dict[_Where, int] = {}
+        table: _Where = ()
         counts: dict[tuple[str, ...], int] = {}
         for number, line in enumerate(text.splitlines(), start=1):
             header = _HEADER.match(line)
@@ -236,7 +242,7 @@ class _Locator:
             if assign is not None:
                 self._lines.setdefault((*table, *_split_key(assign.group(1))), number)
 
-    def line(self, where: Where) -> int | None:
+    def line(self, where: _Where) -> int | None:
         """The line of `where`, else of the nearest enclosing table or key that is written out."""
         for end in range(len(where), 0, -1):
             number = self._lines.get(where[:end])
@@ -301,7 +307,7 @@ def _got(value: object) -> str:
     return f"{_type_name(value)} {shown}"
 
 
-def _label(where: Where) -> str:
+def _label(where: _Where) -> str:
     """`[job]` for a table, `[job.priority #2]` for the second table of an array."""
     names = ".".join(str(part) for part in where if isinstance(part, str))
     index = [part for part in where if isinstance(part, int)]
@@ -320,15 +326,15 @@ class _Validator:
 
     # Errors
 
-    def error(self, where: Where, message: str) -> ManifestError:
+    def error(self, where: _Where, message: str) -> ManifestError:
         number = self.locator.line(where)
         location = self.shown if number is None else f"{self.shown}:{number}"
         return ManifestError(f"{location}: {message}")
 
-    def key_error(self, table: Where, key: str, problem: str) -> ManifestError:
+    def key_error(self, table: _Where, key: str, problem: str) -> ManifestError:
         return self.error((*table, key), f"{_label(table)}{key}: {problem}")
 
-    def check_keys(self, table: Where, values: Mapping[str, Any], valid: Sequence[str]) -> None:
+    def check_keys(self, table: _Where, values: Mapping[str, Any], valid: Sequence[str]) -> None:
         for key, value in values.items():
             if key in valid:
                 continue
@@ -344,7 +350,7 @@ class _Validator:
 
     def get(
         self,
-        table: Where,
+        table: _Where,
         values: Mapping[str, Any],
         key: str,
         convert: Callable[[Any], T | None],
@@ -358,39 +364,41 @@ class _Validator:
             raise self.key_error(table, key, f"must be {expected}, got {_got(value)}")
         return result
 
-    def required(self, table: Where, values: Mapping[str, Any], key: str) -> None:
+    def required(self, table: _Where, values: Mapping[str, Any], key: str) -> None:
         if key not in values:
             raise self.error(table, f"{_label(table)}missing required key {key!r}")
 
     def text(
-        self, table: Where, values: Mapping[str, Any], key: str, *, allow_empty: bool = False
+        self, table: _Where, values: Mapping[str, Any], key: str, *, allow_empty: bool = False
     ) -> str | None:
         found = self.get(table, values, key, _as_str, "a string")
         if found == "" and not allow_empty:
             raise self.key_error(table, key, "must not be empty")
         return found
 
-    def required_text(self, table: Where, values: Mapping[str, Any], key: str) -> str:
+    def required_text(
+        self, table: _Where, values: Mapping[str, Any], key: str, *, allow_empty: bool = False
+    ) -> str:
         self.required(table, values, key)
-        found = self.text(table, values, key, allow_empty=key == "prefix")
+        found = self.text(table, values, key, allow_empty=allow_empty)
         assert found is not None
         return found
 
     def integer(
-        self, table: Where, values: Mapping[str, Any], key: str, minimum: int
+        self, table: _Where, values: Mapping[str, Any], key: str, minimum: int
     ) -> int | None:
         found = self.get(table, values, key, _as_int, "an integer")
         if found is not None and found < minimum:
             raise self.key_error(table, key, f"must be at least {minimum}, got {found}")
         return found
 
-    def number(self, table: Where, values: Mapping[str, Any], key: str) -> float | None:
+    def number(self, table: _Where, values: Mapping[str, Any], key: str) -> float | None:
         return self.get(table, values, key, _as_float, "a finite number")
 
-    def flag(self, table: Where, values: Mapping[str, Any], key: str) -> bool:
+    def flag(self, table: _Where, values: Mapping[str, Any], key: str) -> bool:
         return self.get(table, values, key, _as_bool, "true or false") or False
 
-    def level(self, table: Where, values: Mapping[str, Any], key: str) -> int | None:
+    def level(self, table: _Where, values: Mapping[str, Any], key: str) -> int | None:
         found = self.get(table, values, key, _as_int, "an integer")
         if found is not None and found not in (0, 1, 2):
             raise self.key_error(table, key, f"must be 0, 1 or 2, got {found}")
@@ -405,7 +413,7 @@ class _Validator:
         self.check_keys((key,), found, valid)
         return found
 
-    def one_of(self, table: Where, values: Mapping[str, Any], keys: Sequence[str]) -> str:
+    def one_of(self, table: _Where, values: Mapping[str, Any], keys: Sequence[str]) -> str:
         present = [key for key in keys if key in values]
         if len(present) == 1:
             return present[0]
@@ -438,20 +446,25 @@ class _Validator:
         )
 
     def target(self) -> Target:
-        where: Where = ("target",)
+        where: _Where = ("target",)
         values = self.table(self.data, "target", _TARGET_KEYS)
         bucket = self.required_text(where, values, "bucket")
         region = self.required_text(where, values, "region")
         endpoint = self.text(where, values, "endpoint")
-        if endpoint is not None and not _is_http_url(endpoint):
-            raise self.key_error(where, "endpoint", f"must be an http(s) URL, got {endpoint!r}")
+        if endpoint is not None and endpoint != EMBEDDED_ENDPOINT and not _is_http_url(endpoint):
+            raise self.key_error(
+                where,
+                "endpoint",
+                f"must be an http(s) URL or {EMBEDDED_ENDPOINT!r}, got {endpoint!r}",
+            )
         return Target(bucket, region, self.text(where, values, "queue_id"), endpoint)
 
     def source(self) -> SourceConfig:
-        where: Where = ("source",)
+        where: _Where = ("source",)
         values = self.table(self.data, "source", _SOURCE_KEYS)
         kind = self.one_of(where, values, _SOURCE_KINDS)
-        location = self.required_text(where, values, kind)
+        # An empty prefix is the whole bucket.
+        location = self.required_text(where, values, kind, allow_empty=kind == "prefix")
         include = self.globs(where, values, "include")
         exclude = self.globs(where, values, "exclude")
         min_size = self.integer(where, values, "min_size", 0)
@@ -474,7 +487,7 @@ class _Validator:
         if after is not None and before is not None and after > before:
             raise self.key_error(where, "modified_before", "must not be before modified_after")
         return SourceConfig(
-            kind="prefix" if kind == "prefix" else "csv" if kind == "csv" else "inventory",
+            kind=cast(SourceKind, kind),
             prefix=location if kind == "prefix" else None,
             csv_path=self.path.parent / location if kind == "csv" else None,
             inventory_key=location if kind == "inventory" else None,
@@ -486,14 +499,14 @@ class _Validator:
             modified_before=before,
         )
 
-    def globs(self, table: Where, values: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    def globs(self, table: _Where, values: Mapping[str, Any], key: str) -> tuple[str, ...]:
         found = self.get(table, values, key, _as_strings, "an array of strings") or ()
         if "" in found:
             raise self.key_error(table, key, "must not contain an empty pattern")
         return found
 
     def job(self, target: Target) -> JobConfig:
-        where: Where = ("job",)
+        where: _Where = ("job",)
         values = self.table(self.data, "job", _JOB_KEYS)
         operation = self.one_of(where, values, ("template_id", "process_rule"))
         operation_value = self.required_text(where, values, operation)
@@ -543,7 +556,7 @@ class _Validator:
             )
         parsed = []
         for index, rule in enumerate(rules):
-            where: Where = ("job", "priority", index)
+            where: _Where = ("job", "priority", index)
             self.check_keys(where, rule, _RULE_KEYS)
             match = self.required_text(where, rule, "match")
             self.required(where, rule, "job_level")
@@ -555,7 +568,7 @@ class _Validator:
     def limits(self) -> Limits:
         if "limits" not in self.data:
             return Limits()
-        where: Where = ("limits",)
+        where: _Where = ("limits",)
         values = self.table(self.data, "limits", _LIMIT_KEYS)
         defaults = Limits()
         rate = self.number(where, values, "rate")
@@ -592,19 +605,14 @@ def output_template_problem(template: str) -> str | None:
         return (
             f"malformed braces in {template!r} ({exc}; write '{{{{' or '}}}}' for a literal brace)"
         )
-    allowed = ", ".join("{" + name + "}" for name in OUTPUT_PLACEHOLDERS)
     for _literal, name, spec, conversion in parts:
         if name is None:
             continue
-        if name not in OUTPUT_PLACEHOLDERS or spec or conversion:
-            shown = (
-                "{"
-                + name
-                + (f"!{conversion}" if conversion else "")
-                + (f":{spec}" if spec else "")
-                + "}"
-            )
-            return f"unknown placeholder {shown} in {template!r}; use {allowed}"
+        if name not in OUTPUT_PLACEHOLDERS:
+            allowed = " ".join("{" + known + "}" for known in OUTPUT_PLACEHOLDERS)
+            return f"unknown placeholder {{{name}}} in {template!r}; use {allowed}"
+        if spec or conversion:
+            return f"placeholder {{{name}}} takes no conversion or format spec in {template!r}"
     if template.startswith("/"):
         return f"must not start with '/', got {template!r}"
     return None
