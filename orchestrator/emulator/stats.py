@@ -1,0 +1,58 @@
+"""Counters a test or benchmark reads through `GET /_emulator/stats`."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from typing import Any
+
+__all__ = ["Stats"]
+
+_TIMES_KEPT = 100_000
+
+
+class Stats:
+    """Requests per route, responses per status, and what was submitted how often."""
+
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.responses: Counter[str] = Counter()  # HTTP status, or 'dropped'
+        self.jobs_created = 0
+        # (input bucket, input key, output bucket, output key) -> jobs created for it
+        self.submissions: Counter[tuple[str, str, str, str]] = Counter()
+        self.ci_times: deque[float] = deque(maxlen=_TIMES_KEPT)
+
+    def request(self, route: str, *, ci: bool) -> None:
+        self.requests[route] += 1
+        if ci:
+            self.ci_times.append(time.monotonic())
+
+    def response(self, status: int | str) -> None:
+        self.responses[str(status)] += 1
+
+    def job_created(self, pair: tuple[str, str, str, str]) -> None:
+        self.jobs_created += 1
+        self.submissions[pair] += 1
+
+    def snapshot(self, *, times: bool = False) -> dict[str, Any]:
+        duplicated = {pair: n for pair, n in self.submissions.items() if n > 1}
+        result: dict[str, Any] = {
+            "requests": dict(sorted(self.requests.items())),
+            "responses": dict(sorted(self.responses.items())),
+            "jobs_created": self.jobs_created,
+            "submissions": [
+                {
+                    "input_bucket": pair[0],
+                    "input_object": pair[1],
+                    "output_bucket": pair[2],
+                    "output_object": pair[3],
+                    "count": n,
+                }
+                for pair, n in self.submissions.items()
+            ],
+            "duplicate_pairs": len(duplicated),
+            "duplicate_submissions": sum(n - 1 for n in duplicated.values()),
+        }
+        if times:
+            result["ci_request_times"] = list(self.ci_times)
+        return result

@@ -1,0 +1,325 @@
+"""Buckets as folders: `DATA_DIR/<BucketName-APPID>/<key>`, with a sorted in-memory index.
+
+Key rules follow COS's object naming: a key is non-empty UTF-8 of at most 850 bytes, must not
+start with `/` and must not contain C0 control characters other than tab, LF and CR (COS refuses CAN,
+EM, SUB and ESC; the rest could not be listed in XML). Anything else is
+a valid key, including `&<>"'`, spaces, `%`, `+`, `#`, `?` and unicode.
+
+A key maps to the file at the same relative path when it can: every `/`-separated component is
+non-empty, is not `.` or `..`, holds no NUL and fits in 255 bytes, the first component is not the
+emulator's reserved folder, and no file or folder of another key is in the way (keys `a` and
+`a/b` cannot both be files). Every other key is stored in the reserved folder `.picjobs-emulator`
+under the SHA-256 of the key, beside a `.key` file holding the exact key, so it is still listed
+and readable under that key. Files written by hand into a bucket folder become objects at the
+next scan (startup, reset, or first use of a new bucket folder).
+
+The index keeps keys sorted by their UTF-8 bytes, the order COS lists in.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orchestrator.emulator.errors import InvalidURI, KeyTooLong
+
+__all__ = [
+    "RESERVED_DIR",
+    "Bucket",
+    "Listing",
+    "ObjectMeta",
+    "Store",
+    "check_key",
+    "cos_time",
+    "valid_bucket_name",
+]
+
+MAX_KEY_BYTES = 850
+MAX_COMPONENT_BYTES = 255
+RESERVED_DIR = ".picjobs-emulator"
+# COS refuses CAN, EM, SUB and ESC; the other C0 controls but tab, LF and CR cannot be listed
+# in XML, so they are refused too.
+_FORBIDDEN_KEY_CHARS = frozenset(chr(c) for c in range(32)) - frozenset("\t\n\r")
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_APPID = re.compile(r"-(\d+)$")
+# Above every byte that occurs in UTF-8, so `prefix + _HIGH` sorts after every key with `prefix`.
+_HIGH = b"\xff"
+
+
+def valid_bucket_name(name: str) -> bool:
+    return _BUCKET_NAME.fullmatch(name) is not None
+
+
+def check_key(key: str) -> None:
+    """Raise InvalidURI or KeyTooLong unless `key` is a valid object key."""
+    if not key:
+        raise InvalidURI("the object key is empty")
+    if key.startswith("/"):
+        raise InvalidURI("an object key must not start with '/'")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise KeyTooLong()
+    if not _FORBIDDEN_KEY_CHARS.isdisjoint(key):
+        raise InvalidURI("the object key contains an unsupported control character")
+
+
+def cos_time(timestamp: float) -> str:
+    """COS's LastModified format, whole seconds as COS shows them: 2020-12-10T03:37:30.000Z."""
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@dataclass(slots=True)
+class ObjectMeta:
+    key: str
+    path: Path
+    size: int
+    mtime: float
+    _etag: str | None = field(default=None, repr=False)
+
+    @property
+    def etag(self) -> str:
+        """The quoted MD5 of the content, computed once."""
+        if self._etag is None:
+            digest = hashlib.md5(usedforsecurity=False)
+            with self.path.open("rb") as stream:
+                for chunk in iter(lambda: stream.read(1 << 20), b""):
+                    digest.update(chunk)
+            self._etag = f'"{digest.hexdigest()}"'
+        return self._etag
+
+    @property
+    def last_modified(self) -> str:
+        return cos_time(self.mtime)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of a v1 listing; `next_marker` is empty unless `truncated`."""
+
+    contents: list[ObjectMeta]
+    common_prefixes: list[str]
+    truncated: bool
+    next_marker: str
+
+
+def _natural_parts(key: str) -> list[str] | None:
+    parts = key.split("/")
+    if parts[0] == RESERVED_DIR:
+        return None
+    for part in parts:
+        if part in ("", ".", "..") or "\0" in part:
+            return None
+        if len(os.fsencode(part)) > MAX_COMPONENT_BYTES:
+            return None
+    return parts
+
+
+class Bucket:
+    """One bucket folder and its index."""
+
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.root = root
+        match = _APPID.search(name)
+        self.appid = match.group(1) if match else "1250000000"
+        self._sorted: list[bytes] = []
+        self._objects: dict[str, ObjectMeta] = {}
+        self.scan()
+
+    # ------------------------------------------------------------------ index
+
+    def scan(self) -> None:
+        """Rebuild the index from the folder."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        objects: dict[str, ObjectMeta] = {}
+        for path in self._natural_files():
+            key = path.relative_to(self.root).as_posix()
+            if _natural_parts(key) is not None:
+                stat = path.stat()
+                objects[key] = ObjectMeta(key, path, stat.st_size, stat.st_mtime)
+        for key, path in self._fallback_files():
+            stat = path.stat()
+            objects[key] = ObjectMeta(key, path, stat.st_size, stat.st_mtime)
+        self._objects = objects
+        self._sorted = sorted(key.encode() for key in objects)
+
+    def _natural_files(self) -> Iterator[Path]:
+        for folder, dirs, files in os.walk(self.root):
+            if Path(folder) == self.root and RESERVED_DIR in dirs:
+                dirs.remove(RESERVED_DIR)
+            for name in files:
+                try:
+                    name.encode()
+                except UnicodeEncodeError:  # a file name that is not UTF-8: not a key
+                    continue
+                path = Path(folder, name)
+                if path.is_file():
+                    yield path
+
+    def _fallback_files(self) -> Iterator[tuple[str, Path]]:
+        folder = self.root / RESERVED_DIR / "objects"
+        if not folder.is_dir():
+            return
+        for key_file in folder.glob("*.key"):
+            data_file = key_file.with_suffix("")
+            if data_file.is_file():
+                yield key_file.read_text(encoding="utf-8"), data_file
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._objects
+
+    def get(self, key: str) -> ObjectMeta | None:
+        return self._objects.get(key)
+
+    def all_keys(self) -> list[str]:
+        return [key.decode() for key in self._sorted]
+
+    # ------------------------------------------------------------------ data
+
+    def read(self, key: str) -> bytes | None:
+        meta = self._objects.get(key)
+        if meta is None:
+            return None
+        try:
+            return meta.path.read_bytes()
+        except FileNotFoundError:  # removed by hand since the scan
+            self._forget(key)
+            return None
+
+    def write(self, key: str, data: bytes) -> ObjectMeta:
+        check_key(key)
+        meta = self._objects.get(key)
+        path = meta.path if meta is not None else self._place(key)
+        self._atomic_write(path, data)
+        stat = path.stat()
+        new = ObjectMeta(key, path, stat.st_size, stat.st_mtime)
+        new._etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+        if meta is None:
+            bisect.insort(self._sorted, key.encode())
+        self._objects[key] = new
+        return new
+
+    def _place(self, key: str) -> Path:
+        parts = _natural_parts(key)
+        if parts is not None:
+            path = self.root.joinpath(*parts)
+            if self._free(path):
+                return path
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        folder = self.root / RESERVED_DIR / "objects"
+        folder.mkdir(parents=True, exist_ok=True)
+        self._atomic_write(folder / f"{digest}.key", key.encode())
+        return folder / digest
+
+    def _free(self, path: Path) -> bool:
+        """Whether a file can be created at `path` without displacing another object."""
+        if path.exists():
+            return False
+        parent = path.parent
+        while parent != self.root:
+            if parent.exists() and not parent.is_dir():
+                return False
+            parent = parent.parent
+        return True
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self.root / RESERVED_DIR / "tmp"
+        scratch.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=scratch)
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _forget(self, key: str) -> None:
+        if self._objects.pop(key, None) is not None:
+            encoded = key.encode()
+            index = bisect.bisect_left(self._sorted, encoded)
+            if index < len(self._sorted) and self._sorted[index] == encoded:
+                del self._sorted[index]
+
+    # ------------------------------------------------------------------ listing
+
+    def list(self, prefix: str, delimiter: str, marker: str, max_keys: int) -> Listing:
+        """List Objects v1: keys after `marker` under `prefix`, rolled up at `delimiter`."""
+        contents: list[ObjectMeta] = []
+        prefixes: list[str] = []
+        if max_keys <= 0:
+            return Listing(contents, prefixes, False, "")
+        sorted_keys = self._sorted
+        prefix_b, delimiter_b, marker_b = prefix.encode(), delimiter.encode(), marker.encode()
+        index = bisect.bisect_left(sorted_keys, prefix_b)
+        if marker:
+            index = max(index, bisect.bisect_right(sorted_keys, marker_b))
+        last = ""
+        while index < len(sorted_keys):
+            key_b = sorted_keys[index]
+            if not key_b.startswith(prefix_b):
+                break
+            rolled = -1
+            if delimiter_b:
+                rolled = key_b.find(delimiter_b, len(prefix_b))
+            if rolled >= 0:
+                common = key_b[: rolled + len(delimiter_b)]
+                index = bisect.bisect_left(sorted_keys, common + _HIGH, index)
+                if marker and common <= marker_b:
+                    continue  # reported on an earlier page
+                if len(contents) + len(prefixes) == max_keys:
+                    return Listing(contents, prefixes, True, last)
+                last = common.decode()
+                prefixes.append(last)
+                continue
+            if len(contents) + len(prefixes) == max_keys:
+                return Listing(contents, prefixes, True, last)
+            last = key_b.decode()
+            contents.append(self._objects[last])
+            index += 1
+        return Listing(contents, prefixes, False, "")
+
+
+class Store:
+    """Every bucket folder under `data_dir`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._buckets: dict[str, Bucket] = {}
+        self.rescan()
+
+    def rescan(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._buckets = {
+            entry.name: Bucket(entry.name, entry)
+            for entry in sorted(self.data_dir.iterdir())
+            if entry.is_dir() and valid_bucket_name(entry.name)
+        }
+
+    def names(self) -> list[str]:
+        return sorted(self._buckets)
+
+    def bucket(self, name: str) -> Bucket | None:
+        """The bucket, loading a folder created since the last scan."""
+        found = self._buckets.get(name)
+        if found is None and valid_bucket_name(name) and (self.data_dir / name).is_dir():
+            found = self._buckets[name] = Bucket(name, self.data_dir / name)
+        return found
+
+    def create(self, name: str) -> Bucket:
+        found = self.bucket(name)
+        if found is None:
+            if not valid_bucket_name(name):
+                raise ValueError(f"not a valid bucket name: {name!r}")
+            found = self._buckets[name] = Bucket(name, self.data_dir / name)
+        return found

@@ -1,0 +1,668 @@
+"""The SQLite ledger: one row per planned item, its state, and the history of every attempt.
+
+Every write happens inside `Ledger.atomic()`, and every sqlite3 or OS error is turned into a
+`LedgerError` naming the file by `_translating`, so callers never see a foreign exception.
+"""
+
+from __future__ import annotations
+
+import enum
+import fcntl
+import functools
+import itertools
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Concatenate, Final, Literal, ParamSpec, TypeVar
+
+from orchestrator.exceptions import LedgerError, LockHeld, OutputCollision
+from orchestrator.items import Item
+
+__all__ = [
+    "CANCELLED",
+    "FAILED",
+    "FINAL_STATES",
+    "PENDING",
+    "SCHEMA_VERSION",
+    "SUBMITTED",
+    "SUBMITTING",
+    "SUCCESS",
+    "UNKNOWN",
+    "ClaimedItem",
+    "ItemRow",
+    "JobUpdate",
+    "Ledger",
+    "Run",
+    "State",
+]
+
+
+class State(enum.StrEnum):
+    PENDING = "pending"  # planned, safe to send
+    SUBMITTING = "submitting"  # intent committed: a POST may be in flight
+    UNKNOWN = "unknown"  # a POST's outcome is unknown: reconcile before any resend
+    SUBMITTED = "submitted"  # has a JobId, not final
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+PENDING: Final = State.PENDING
+SUBMITTING: Final = State.SUBMITTING
+UNKNOWN: Final = State.UNKNOWN
+SUBMITTED: Final = State.SUBMITTED
+SUCCESS: Final = State.SUCCESS
+FAILED: Final = State.FAILED
+CANCELLED: Final = State.CANCELLED
+FINAL_STATES: Final = frozenset({SUCCESS, FAILED, CANCELLED})
+
+# CI job states; anything not listed is treated as not final, so the job keeps being polled.
+_CI_STATES: Final[Mapping[str, State]] = {
+    "Success": SUCCESS,
+    "Failed": FAILED,
+    "Cancel": CANCELLED,
+    "Submitted": SUBMITTED,
+    "Running": SUBMITTED,
+    "Pause": SUBMITTED,
+}
+
+_CHUNK: Final = 1000
+_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+_ITEM_COLUMNS: Final = (
+    "item_id, bucket, key, output_bucket, output_region, output_key, job_level, user_data, "
+    "etag, size, last_modified"
+)
+_ROW_EXTRAS: Final = (
+    "state", "job_id", "attempts", "code", "message", "result",
+    "created_at", "updated_at", "submitted_at", "finished_at",
+)  # fmt: skip
+_ROW_COLUMNS: Final = f"{_ITEM_COLUMNS}, {', '.join(_ROW_EXTRAS)}"
+_INSERT_ITEM: Final = (
+    f"INSERT INTO items ({_ITEM_COLUMNS}, state, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (item_id) DO NOTHING"
+)
+_INSERT_LOG: Final = (
+    "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_TO_SUBMITTED: Final = (
+    "UPDATE items SET updated_at = ?1, submitted_at = ?1, state = 'submitted', job_id = ?3, "
+    "code = NULL, message = NULL WHERE item_id = ?2 AND state IN ('submitting', 'unknown')"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimedItem(Item):
+    """An item handed to the submitter, with the number of attempts including this one."""
+
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemRow(Item):
+    """Every column of one ledger row, for reports."""
+
+    state: State
+    job_id: str | None
+    attempts: int
+    code: str | None
+    message: str | None
+    result: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+    submitted_at: str | None
+    finished_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdate:
+    """What describing one job told us. `finished_at` is CI's EndTime, None while CI says '-'."""
+
+    job_id: str
+    state: str
+    code: str | None = None
+    message: str | None = None
+    result: dict[str, Any] | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    run_id: int
+    started_at: str
+    finished_at: str | None
+    pid: int
+    host: str
+    args: dict[str, Any]
+    exit_code: int | None
+    counts: dict[str, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+# Applied in order, each in one transaction with its `PRAGMA user_version`. Never edit one that
+# has shipped: add the next.
+_MIGRATIONS: Final = (
+    _Migration(
+        1,
+        "initial schema",
+        (
+            """CREATE TABLE items (
+                item_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL,
+                output_bucket TEXT NOT NULL, output_region TEXT NOT NULL, output_key TEXT NOT NULL,
+                job_level INTEGER NOT NULL, user_data TEXT, etag TEXT, size INTEGER,
+                last_modified TEXT,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'submitting', 'unknown',
+                    'submitted', 'success', 'failed', 'cancelled')),
+                job_id TEXT, attempts INTEGER NOT NULL DEFAULT 0, code TEXT, message TEXT,
+                result TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                submitted_at TEXT, finished_at TEXT)""",
+            "CREATE UNIQUE INDEX items_output ON items (output_bucket, output_key)",
+            "CREATE INDEX items_state_level ON items (state, job_level DESC)",
+            "CREATE INDEX items_job_id ON items (job_id) WHERE job_id IS NOT NULL",
+            # Keeps the tracker's paging by rowid cheap; pending rows never enter it.
+            "CREATE INDEX items_outstanding ON items (state) WHERE state = 'submitted'",
+            """CREATE TABLE attempts_log (
+                item_id TEXT NOT NULL REFERENCES items (item_id) ON DELETE CASCADE,
+                attempt INTEGER NOT NULL, job_id TEXT, outcome TEXT NOT NULL, code TEXT,
+                message TEXT, at TEXT NOT NULL)""",
+            "CREATE INDEX attempts_log_item ON attempts_log (item_id, attempt)",
+            """CREATE TABLE runs (
+                run_id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
+                pid INTEGER NOT NULL, host TEXT NOT NULL, args TEXT NOT NULL, exit_code INTEGER,
+                counts TEXT)""",
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ),
+    ),
+)
+SCHEMA_VERSION: Final = _MIGRATIONS[-1].version
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+@contextmanager
+def _translating(path: Path, action: str) -> Iterator[None]:
+    """The one place where sqlite3 and OS errors become LedgerError."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _error(path, action, str(exc)) from exc
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.filename is not None and os.fspath(exc.filename) != os.fspath(path):
+            reason = f"{reason}: {exc.filename}"
+        raise _error(path, action, reason) from exc
+
+
+def _error(path: Path, action: str, reason: str) -> LedgerError:
+    return LedgerError(" ".join(f"{path}: cannot {action}: {reason}".split()))
+
+
+def _guarded(
+    action: str,
+) -> Callable[[Callable[Concatenate[Ledger, _P], _R]], Callable[Concatenate[Ledger, _P], _R]]:
+    def decorate(
+        method: Callable[Concatenate[Ledger, _P], _R],
+    ) -> Callable[Concatenate[Ledger, _P], _R]:
+        @functools.wraps(method)
+        def wrapper(self: Ledger, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            with _translating(self.path, action):
+                return method(self, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(value: Mapping[str, Any] | None) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _chunks(iterable: Iterable[_R], size: int) -> Iterator[list[_R]]:
+    iterator = iter(iterable)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _prepare_file(path: Path) -> None:
+    """Create the file private to its owner before SQLite does, and refuse a non-database."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        header = os.pread(fd, len(_SQLITE_MAGIC), 0)
+        if header and header != _SQLITE_MAGIC:
+            raise _error(path, "open ledger", "not a SQLite database")
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    # SQLite gives new -wal and -shm files the main file's mode; existing ones need tightening.
+    for suffix in ("-wal", "-shm"):
+        sidecar = path.with_name(path.name + suffix)
+        if sidecar.exists() and sidecar.stat().st_mode & 0o077:
+            sidecar.chmod(0o600)
+
+
+class Ledger:
+    """A picjobs ledger. Use it from one thread at a time."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, *, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self._clock = clock
+        self._depth = 0
+        self._lock_fd: int | None = None
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> Ledger:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        with _translating(path, "open ledger"):
+            _prepare_file(path)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        ledger = cls(conn, path, clock=clock)
+        try:
+            with _translating(path, "open ledger"):
+                conn.execute("PRAGMA busy_timeout = 5000")
+                conn.execute(f"PRAGMA synchronous = {synchronous}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                # Read before anything writes, so a file we refuse stays byte-for-byte intact.
+                if (version := ledger._user_version()) > SCHEMA_VERSION:
+                    reason = f"schema version {version} is newer than this picjobs knows"
+                    raise _error(path, "open ledger", f"{reason} ({SCHEMA_VERSION})")
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise _error(path, "open ledger", f"WAL journal not available ({mode})")
+            with _translating(path, "migrate ledger"):
+                ledger._migrate()
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    def _user_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        for migration in _MIGRATIONS:
+            if self._user_version() >= migration.version:
+                continue
+            with self.atomic():
+                # Another process may have migrated while we waited for the write lock.
+                if self._user_version() < migration.version:
+                    for statement in migration.statements:
+                        self._conn.execute(statement)
+                    self._conn.execute(f"PRAGMA user_version = {migration.version}")
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The underlying connection, for diagnostics; write only through the methods."""
+        return self._conn
+
+    def close(self) -> None:
+        self._conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @_guarded("lock ledger")
+    def lock(self) -> None:
+        """Hold `<ledger>.lock` until close(), so that only one run works on this ledger."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            by = f" (pid {holder})" if holder.isdigit() else ""
+            raise LockHeld(f"{self.path}: another run holds the ledger lock{by}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    @contextmanager
+    def atomic(self) -> Iterator[Ledger]:
+        """One transaction; nested calls become savepoints. Rolls back on any exception."""
+        if self._depth:
+            name = f"picjobs_{self._depth}"
+            begin, commit = f"SAVEPOINT {name}", f"RELEASE {name}"
+            rollback: tuple[str, ...] = (f"ROLLBACK TO {name}", f"RELEASE {name}")
+        else:
+            # IMMEDIATE takes the write lock up front (waiting up to busy_timeout), so a
+            # transaction that reads before it writes cannot fail halfway with SQLITE_BUSY.
+            begin, commit, rollback = "BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",)
+        self._control(begin)
+        self._depth += 1
+        try:
+            yield self
+            self._control(commit)
+        except BaseException:
+            # Some errors make SQLite roll the whole transaction back by itself.
+            if self._conn.in_transaction:
+                self._control(*rollback)
+            raise
+        finally:
+            self._depth -= 1
+
+    def _control(self, *statements: str) -> None:
+        with _translating(self.path, "write ledger"):
+            for statement in statements:
+                self._conn.execute(statement)
+
+    def _now(self) -> str:
+        return _iso(self._clock())
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self.atomic():
+            return self._conn.execute(sql, params)
+
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    # Planning
+
+    @_guarded("write ledger")
+    def add_items(self, items: Iterable[Item]) -> int:
+        """Insert the items not yet in the ledger, in chunks; return how many were new."""
+        conn = self._conn
+        added = 0
+        for chunk in _chunks(items, _CHUNK):
+            now = self._now()
+            rows = [
+                (i.item_id, i.bucket, i.key, i.output_bucket, i.output_region, i.output_key,
+                 i.job_level, i.user_data, i.etag, i.size, i.last_modified, now, now)
+                for i in chunk
+            ]  # fmt: skip
+            try:
+                with self.atomic():
+                    before = conn.total_changes
+                    conn.executemany(_INSERT_ITEM, rows)
+                    added += conn.total_changes - before
+            except sqlite3.IntegrityError:
+                self._raise_collision(chunk)
+                raise
+        return added
+
+    def _raise_collision(self, chunk: list[Item]) -> None:
+        seen: dict[tuple[str, str], Item] = {}
+        for item in chunk:
+            output = (item.output_bucket, item.output_key)
+            row = self._conn.execute(
+                "SELECT item_id, key FROM items WHERE output_bucket = ? AND output_key = ?", output
+            ).fetchone()
+            if row is not None and row[0] != item.item_id:
+                raise OutputCollision("/".join(output), row[1], item.key)
+            first = seen.setdefault(output, item)
+            if first.item_id != item.item_id:
+                raise OutputCollision("/".join(output), first.key, item.key)
+
+    # Submission
+
+    @_guarded("write ledger")
+    def claim(self, limit: int) -> list[ClaimedItem]:
+        """Move up to `limit` pending items, highest level first, to submitting; return them."""
+        if limit <= 0:
+            return []
+        now = self._now()
+        with self.atomic():
+            rows = self._conn.execute(
+                f"SELECT rowid, {_ITEM_COLUMNS}, attempts + 1 FROM items WHERE state = 'pending' "
+                "ORDER BY job_level DESC, rowid LIMIT ?",
+                (limit,),
+            ).fetchall()
+            self._conn.executemany(
+                "UPDATE items SET state = 'submitting', attempts = attempts + 1, updated_at = ? "
+                "WHERE rowid = ?",
+                [(now, row[0]) for row in rows],
+            )
+        return [ClaimedItem(*row[1:-1], attempts=row[-1]) for row in rows]
+
+    def _transition(self, sql: str, rows: Iterable[tuple[str, tuple[Any, ...]]]) -> int:
+        """Run `sql` (an UPDATE whose first parameter is the time) once per (outcome, params),
+        and log an attempt for every row it changed."""
+        now = self._now()
+        log: list[tuple[Any, ...]] = []
+        with self.atomic():
+            for outcome, params in rows:
+                for item_id, attempt, job_id, code, message in self._conn.execute(
+                    f"{sql} RETURNING item_id, attempts, job_id, code, message", (now, *params)
+                ):
+                    log.append((item_id, attempt, job_id, outcome, code, message, now))
+            self._conn.executemany(_INSERT_LOG, log)
+        return len(log)
+
+    @_guarded("write ledger")
+    def mark_submitted(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """(item_id, job_id): CI accepted the job."""
+        return self._transition(_TO_SUBMITTED, (("submitted", pair) for pair in pairs))
+
+    @_guarded("write ledger")
+    def adopt(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """(item_id, job_id): reconciliation found the job of an unknown or submitting item."""
+        return self._transition(_TO_SUBMITTED, (("adopted", pair) for pair in pairs))
+
+    @_guarded("write ledger")
+    def mark_unknown(self, ids: Iterable[str]) -> int:
+        """The POST for these items may have taken effect: reconcile before any resend."""
+        return self._transition(
+            "UPDATE items SET updated_at = ?, state = 'unknown' "
+            "WHERE item_id = ? AND state = 'submitting'",
+            (("unknown", (item_id,)) for item_id in ids),
+        )
+
+    @_guarded("write ledger")
+    def release(self, ids: Iterable[str]) -> int:
+        """Back to pending: the request never took effect. Attempts stay counted."""
+        return self._transition(
+            "UPDATE items SET updated_at = ?, state = 'pending' "
+            "WHERE item_id = ? AND state IN ('submitting', 'unknown')",
+            (("released", (item_id,)) for item_id in ids),
+        )
+
+    @_guarded("write ledger")
+    def mark_failed(self, rows: Iterable[tuple[str, str, str]]) -> int:
+        """(item_id, code, message): a permanent failure of an item that is not final yet."""
+        return self._transition(
+            "UPDATE items SET updated_at = ?1, finished_at = ?1, state = 'failed', "
+            "code = ?3, message = ?4 "
+            "WHERE item_id = ?2 AND state NOT IN ('success', 'failed', 'cancelled')",
+            (("failed", row) for row in rows),
+        )
+
+    @_guarded("write ledger")
+    def record_states(self, rows: Iterable[JobUpdate]) -> int:
+        """Apply described job states. A final state ends its item, which never moves back."""
+        return self._transition(
+            "UPDATE items SET updated_at = ?1, state = ?3, code = ?4, message = ?5, "
+            "result = ?6, finished_at = coalesce(?7, ?1) "
+            "WHERE job_id = ?2 AND state IN ('submitted', 'unknown', 'submitting')",
+            _final_updates(rows),
+        )
+
+    @_guarded("write ledger")
+    def recover_interrupted(self) -> int:
+        """At startup: the previous process may have sent any item it left submitting."""
+        now = self._now()
+        with self.atomic():
+            changed = self._conn.execute(
+                "UPDATE items SET state = 'unknown', updated_at = ? WHERE state = 'submitting' "
+                "RETURNING item_id, attempts, job_id, 'unknown', code, message, ?",
+                (now, now),
+            ).fetchall()
+            self._conn.executemany(_INSERT_LOG, changed)
+        return len(changed)
+
+    @_guarded("write ledger")
+    def retry_failed(self) -> int:
+        """Failed items go back to pending; their attempts and history are kept."""
+        return self._write(
+            "UPDATE items SET state = 'pending', updated_at = ?, job_id = NULL, code = NULL, "
+            "message = NULL, result = NULL, submitted_at = NULL, finished_at = NULL "
+            "WHERE state = 'failed'",
+            (self._now(),),
+        ).rowcount
+
+    # Queries
+
+    @_guarded("read ledger")
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys((state.value for state in State), 0)
+        counts.update(self._conn.execute("SELECT state, count(*) FROM items GROUP BY state"))
+        return counts
+
+    @_guarded("read ledger")
+    def total(self) -> int:
+        return int(self._scalar("SELECT count(*) FROM items"))
+
+    @_guarded("read ledger")
+    def pending_count(self) -> int:
+        return int(self._scalar("SELECT count(*) FROM items WHERE state = 'pending'"))
+
+    @_guarded("read ledger")
+    def outstanding_count(self) -> int:
+        return int(self._scalar("SELECT count(*) FROM items WHERE state = 'submitted'"))
+
+    @_guarded("read ledger")
+    def unknown_items(self, limit: int) -> list[ClaimedItem]:
+        rows = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS}, attempts FROM items WHERE state = 'unknown' "
+            "ORDER BY rowid LIMIT ?",
+            (limit,),
+        )
+        return [ClaimedItem(*row[:-1], attempts=row[-1]) for row in rows]
+
+    @_guarded("read ledger")
+    def outstanding_job_ids(self, limit: int, after_rowid: int = 0) -> list[tuple[int, str]]:
+        """(rowid, job_id) of submitted items after `after_rowid`, to page through them."""
+        rows = self._conn.execute(
+            "SELECT rowid, job_id FROM items WHERE state = 'submitted' AND rowid > ? "
+            "ORDER BY rowid LIMIT ?",
+            (after_rowid, limit),
+        )
+        return [(int(rowid), str(job_id)) for rowid, job_id in rows]
+
+    @_guarded("read ledger")
+    def level_counts(self, state: str) -> dict[int, int]:
+        sql = "SELECT job_level, count(*) FROM items WHERE state = ? GROUP BY job_level"
+        return {int(level): int(count) for level, count in self._conn.execute(sql, (state,))}
+
+    def iter_items(self, states: Collection[str] | None = None) -> Iterator[ItemRow]:
+        """Every row in insertion order, streamed; only those in `states` when given."""
+        params = () if states is None else tuple(states)
+        where = "" if states is None else f"WHERE state IN ({', '.join('?' * len(params))})"
+        with _translating(self.path, "read ledger"):
+            cursor = self._conn.execute(
+                f"SELECT {_ROW_COLUMNS} FROM items {where} ORDER BY rowid", params
+            )
+            try:
+                for row in cursor:
+                    extra = dict(zip(_ROW_EXTRAS, row[11:], strict=True))
+                    extra["state"] = State(extra["state"])
+                    extra["result"] = None if row[16] is None else json.loads(row[16])
+                    yield ItemRow(*row[:11], **extra)
+            finally:
+                cursor.close()
+
+    # Runs and metadata
+
+    @_guarded("write ledger")
+    def start_run(self, pid: int, host: str, args: Mapping[str, Any]) -> int:
+        cursor = self._write(
+            "INSERT INTO runs (started_at, pid, host, args) VALUES (?, ?, ?, ?)",
+            (self._now(), pid, host, _json(args)),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    @_guarded("write ledger")
+    def finish_run(self, run_id: int, exit_code: int, counts: Mapping[str, int]) -> None:
+        self._write(
+            "UPDATE runs SET finished_at = ?, exit_code = ?, counts = ? WHERE run_id = ?",
+            (self._now(), exit_code, _json(counts), run_id),
+        )
+
+    @_guarded("read ledger")
+    def last_run(self) -> Run | None:
+        row = self._conn.execute(
+            "SELECT run_id, started_at, finished_at, pid, host, args, exit_code, counts "
+            "FROM runs ORDER BY run_id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        run_id, started_at, finished_at, pid, host, args, exit_code, counts = row
+        return Run(
+            run_id, started_at, finished_at, pid, host, json.loads(args), exit_code,
+            None if counts is None else json.loads(counts),
+        )  # fmt: skip
+
+    @_guarded("read ledger")
+    def meta_get(self, key: str) -> str | None:
+        value = self._scalar("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if value is None else str(value)
+
+    @_guarded("write ledger")
+    def meta_set(self, key: str, value: str) -> None:
+        self._write(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    @_guarded("read ledger")
+    def integrity_check(self) -> str:
+        rows = self._conn.execute("PRAGMA integrity_check").fetchall()
+        return "\n".join(str(row[0]) for row in rows)
+
+
+def _final_updates(rows: Iterable[JobUpdate]) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """The final states among `rows`, as parameters for record_states."""
+    for update in rows:
+        state = _CI_STATES.get(update.state, SUBMITTED)
+        if state in FINAL_STATES:
+            finished = None if update.finished_at is None else _iso(update.finished_at)
+            result = _json(update.result)
+            yield (
+                state.value,
+                (update.job_id, state.value, update.code, update.message, result, finished),
+            )
