@@ -224,7 +224,7 @@ async def _dry_run(manifest: Manifest) -> None:
         ):
             expansion = await expand(manifest, client, plan.add_items)
         done = _already_final(manifest.ledger_path, plan)
-    levels = plan.level_counts("pending")
+        levels = plan.level_counts("pending")
     todo = expansion.matched - done
     click.echo(f"{manifest.name}: {expansion.seen} objects, {expansion.matched} match the filters")
     for level in sorted(levels, reverse=True):
@@ -328,7 +328,9 @@ def _open_output(path: str | None) -> Iterator[Any]:
 @click.option("--region", default="ap-guangzhou", show_default=True)
 @click.option("--secret-id", help="Verify signatures with this SecretId (default: $COS_SECRET_ID).")
 @click.option("--secret-key", help="... and this SecretKey (default: $COS_SECRET_KEY).")
-@click.option("--rate", type=float, help="Requests/s before answering 429 SlowDown.")
+@click.option(
+    "--rate", type=float, help="CI requests/s before answering 429 SlowDown (default: unlimited)."
+)
 @click.option(
     "--job-seconds", type=float, default=0.0, show_default=True, help="How long each job runs."
 )
@@ -347,13 +349,15 @@ def emulator_command(
     from orchestrator.emulator.server import config_from_env, serve_forever
 
     with _errors():
-        config = config_from_env(
-            data_dir=Path(data_dir),
+        config = config_from_env(Path(data_dir))
+        if secret_id and secret_key:
+            config = dataclasses.replace(config, credentials=Credentials(secret_id, secret_key))
+        config = dataclasses.replace(
+            config,
             default_bucket=bucket,
             region=region,
-            secret_id=secret_id,
-            secret_key=secret_key,
             rate=rate,
+            progression="delay" if job_seconds > 0 else "instant",
             job_seconds=job_seconds,
         )
         serve_forever(config, host, port)

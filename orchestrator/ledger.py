@@ -72,6 +72,7 @@ _CI_STATES: Final[Mapping[str, State]] = {
 }
 
 _CHUNK: Final = 1000
+_CHUNKS_PER_COMMIT = 50
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 _ITEM_COLUMNS: Final = (
     "item_id, bucket, key, output_bucket, output_region, output_key, job_level, user_data, "
@@ -404,25 +405,31 @@ class Ledger:
 
     @_guarded("write ledger")
     def add_items(self, items: Iterable[Item]) -> int:
-        """Insert the items not yet in the ledger, in chunks; return how many were new."""
+        """Insert the items not yet in the ledger; return how many were new."""
         conn = self._conn
+        chunks = _chunks(items, _CHUNK)
         added = 0
-        for chunk in _chunks(items, _CHUNK):
-            now = self._now()
-            rows = [
-                (i.item_id, i.bucket, i.key, i.output_bucket, i.output_region, i.output_key,
-                 i.job_level, i.user_data, i.etag, i.size, i.last_modified, now, now)
-                for i in chunk
-            ]  # fmt: skip
-            try:
-                with self.atomic():
-                    before = conn.total_changes
-                    conn.executemany(_INSERT_ITEM, rows)
-                    added += conn.total_changes - before
-            except sqlite3.IntegrityError:
-                self._raise_collision(chunk)
-                raise
-        return added
+        while True:
+            taken = 0
+            with self.atomic():
+                before = conn.total_changes
+                for chunk in itertools.islice(chunks, _CHUNKS_PER_COMMIT):
+                    taken += 1
+                    now = self._now()
+                    rows = [
+                        (i.item_id, i.bucket, i.key, i.output_bucket, i.output_region,
+                         i.output_key, i.job_level, i.user_data, i.etag, i.size, i.last_modified,
+                         now, now)
+                        for i in chunk
+                    ]  # fmt: skip
+                    try:
+                        conn.executemany(_INSERT_ITEM, rows)
+                    except sqlite3.IntegrityError:
+                        self._raise_collision(chunk)
+                        raise
+                added += conn.total_changes - before
+            if taken < _CHUNKS_PER_COMMIT:
+                return added
 
     def _raise_collision(self, chunk: list[Item]) -> None:
         seen: dict[tuple[str, str], Item] = {}

@@ -92,7 +92,9 @@ def test_the_sdk_submits_polls_and_lists_pic_jobs(server: EmulatorThread) -> Non
     assert listed["NextToken"] is None  # an empty element
 
 
-def test_the_sdk_reads_and_updates_the_pic_queue(server: EmulatorThread) -> None:
+def test_the_sdk_reads_and_updates_the_pic_queue_and_cancels_a_held_job(
+    server: EmulatorThread,
+) -> None:
     client = sdk(server)
     queue_id = client.ci_get_media_pic_queue(Bucket=BUCKET)["QueueList"][0]["QueueId"]
 
@@ -111,6 +113,14 @@ def test_the_sdk_reads_and_updates_the_pic_queue(server: EmulatorThread) -> None
     assert updated["Queue"][0]["State"] == "Paused"
     paused = client.ci_get_media_pic_queue(Bucket=BUCKET, State="Paused")
     assert [q["QueueId"] for q in paused["QueueList"]] == [queue_id]
+
+    held = client.ci_create_media_pic_jobs(
+        Bucket=BUCKET, Jobs=job(queue_id), Lst={}, ContentType="application/xml"
+    )["JobsDetail"][0]
+    assert held["State"] == "Pause"
+    assert client.ci_cancel_jobs(Bucket=BUCKET, JobID=held["JobId"]) == ""
+    after = client.ci_get_media_pic_jobs(Bucket=BUCKET, JobIDs=held["JobId"])
+    assert after["JobsDetail"][0]["State"] == "Cancel"
 
 
 def test_the_sdk_lists_objects_and_decodes_awkward_keys(server: EmulatorThread) -> None:

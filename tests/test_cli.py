@@ -1,0 +1,63 @@
+"""The `picjobs` command: exact exit codes and output, on the demo manifest and bad input."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+
+DEMO = Path(__file__).parent.parent / "manifests" / "demo.toml"
+
+
+def _demo(tmp_path: Path) -> Path:
+    target = tmp_path / "demo.toml"
+    shutil.copy(DEMO, target)
+    return target
+
+
+def test_the_demo_runs_to_exit_0_writes_images_and_a_second_run_submits_nothing(tmp_path: Path) -> None:
+    manifest = _demo(tmp_path)
+    first = CliRunner().invoke(cli, ["run", "--quiet", str(manifest)])
+    assert first.exit_code == 0, first.output
+    assert "demo: success 8 (8 submitted this run" in first.output
+    thumbs = sorted((tmp_path / ".picjobs" / "demo-data" / "demo-1250000000" / "thumbs").rglob("*.webp"))
+    assert len(thumbs) == 8
+    assert all(p.read_bytes()[8:12] == b"WEBP" for p in thumbs)
+    second = CliRunner().invoke(cli, ["run", "--quiet", str(manifest)])
+    assert second.exit_code == 0
+    assert "demo: success 8 (0 submitted this run" in second.output
+
+
+def test_a_dry_run_prints_the_plan_by_level_and_creates_no_ledger(tmp_path: Path) -> None:
+    manifest = _demo(tmp_path)
+    result = CliRunner().invoke(cli, ["run", "--dry-run", "--quiet", str(manifest)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "demo: 9 objects, 8 match the filters",
+        "  JobLevel 2: 2",
+        "  JobLevel 0: 6",
+        "  already final in the ledger: 0",
+        "  output collisions: none",
+        "  to submit: 8, about 0s at 100 requests/s",
+    ]
+    assert not (tmp_path / ".picjobs" / "demo.sqlite").exists()
+
+
+def test_an_unknown_key_exits_2_with_one_line_naming_the_file_line_and_closest_key(tmp_path: Path) -> None:
+    manifest = _demo(tmp_path)
+    manifest.write_text(manifest.read_text().replace("concurrency = 8", "concurency = 8"))
+    result = CliRunner().invoke(cli, ["run", str(manifest)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert "demo.toml:" in result.output
+    assert "unknown key 'concurency' (did you mean 'concurrency'?)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_status_without_a_ledger_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["status", str(_demo(tmp_path))])
+    assert result.exit_code == 2
+    assert "no ledger yet" in result.output
