@@ -7,6 +7,7 @@ Every write happens inside `Ledger.atomic()`, and every sqlite3 or OS error is t
 from __future__ import annotations
 
 import enum
+import errno
 import fcntl
 import functools
 import itertools
@@ -72,7 +73,9 @@ _CI_STATES: Final[Mapping[str, State]] = {
 }
 
 _CHUNK: Final = 1000
-_CHUNKS_PER_COMMIT = 50
+# Item ids are hashes, so new rows land on random pages of the item_id index and a commit
+# rewrites about one page per row; committing 50 chunks at a time rewrites far fewer.
+_CHUNKS_PER_COMMIT: Final = 50
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 _ITEM_COLUMNS: Final = (
     "item_id, bucket, key, output_bucket, output_region, output_key, job_level, user_data, "
@@ -250,8 +253,10 @@ def _chunks(iterable: Iterable[_R], size: int) -> Iterator[list[_R]]:
 
 def _prepare_file(path: Path) -> None:
     """Create the file private to its owner before SQLite does, and refuse a non-database."""
-    if not path.parent.is_dir():
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # a regular file where a folder should be
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), exc.filename) from exc
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         header = os.pread(fd, len(_SQLITE_MAGIC), 0)
@@ -405,7 +410,11 @@ class Ledger:
 
     @_guarded("write ledger")
     def add_items(self, items: Iterable[Item]) -> int:
-        """Insert the items not yet in the ledger; return how many were new."""
+        """Insert the items not yet in the ledger; return how many were new.
+
+        Commits every 50 chunks of 1000. On an OutputCollision the uncommitted part rolls back
+        and everything committed before it stays: those are valid items.
+        """
         conn = self._conn
         chunks = _chunks(items, _CHUNK)
         added = 0
