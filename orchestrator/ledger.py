@@ -589,6 +589,12 @@ class Ledger:
         return [ClaimedItem(*row[:-1], attempts=row[-1]) for row in rows]
 
     @_guarded("read ledger")
+    def unknown_since(self) -> datetime | None:
+        """When the oldest item of unknown outcome was last touched, or None if there is none."""
+        value = self._scalar("SELECT min(updated_at) FROM items WHERE state = 'unknown'")
+        return None if value is None else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+    @_guarded("read ledger")
     def outstanding_job_ids(self, limit: int, after_rowid: int = 0) -> list[tuple[int, str]]:
         """(rowid, job_id) of submitted items after `after_rowid`, to page through them."""
         rows = self._conn.execute(

@@ -197,11 +197,8 @@ async def _process(
 
 
 async def _settle(ledger: Ledger, reconciler: Reconciler) -> None:
-    row = ledger.connection.execute(
-        "SELECT min(updated_at) FROM items WHERE state = 'unknown'"
-    ).fetchone()
-    if row and row[0]:
-        since = datetime.fromisoformat(row[0].replace("Z", "+00:00"))
+    since = ledger.unknown_since()
+    if since is not None:
         await reconciler.settle(since, datetime.now(UTC))
 
 
