@@ -568,6 +568,18 @@ class Ledger:
         return counts
 
     @_guarded("read ledger")
+    def count_final(self, item_ids: Iterable[str]) -> int:
+        """How many of these items are in a final state here."""
+        done = 0
+        for chunk in _chunks(item_ids, 500):
+            done += self._scalar(
+                "SELECT count(*) FROM items WHERE state IN ('success', 'failed', 'cancelled') "
+                f"AND item_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        return done
+
+    @_guarded("read ledger")
     def total(self) -> int:
         return int(self._scalar("SELECT count(*) FROM items"))
 

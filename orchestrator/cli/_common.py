@@ -1,0 +1,137 @@
+"""What every command shares: error mapping, logging, credentials, endpoints, options."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from orchestrator.ci.client import CIClient, ClientSettings
+from orchestrator.ci.signing import Credentials
+from orchestrator.config import Manifest, load_manifest
+from orchestrator.engine.ratelimit import AdaptiveRateLimiter
+from orchestrator.exceptions import PicjobsError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("orchestrator")
+EMBEDDED = "embedded"
+
+
+@contextlib.contextmanager
+def errors() -> Iterator[None]:
+    """Our errors become one line on stderr and their exit code; no traceback for bad input."""
+    try:
+        yield
+    except PicjobsError as exc:
+        click.echo(f"picjobs: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+def setup_logging(quiet: bool, log_format: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger("orchestrator")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.propagate = False
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "time": self.formatTime(record),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "message": record.getMessage(),
+            },
+            ensure_ascii=False,
+        )
+
+
+def credentials() -> Credentials:
+    secret_id = os.environ.get("COS_SECRET_ID", "")
+    secret_key = os.environ.get("COS_SECRET_KEY", "")
+    if not secret_id or not secret_key:
+        raise UsageError(
+            "set COS_SECRET_ID and COS_SECRET_KEY (and COS_SECURITY_TOKEN if temporary)"
+        )
+    return Credentials(secret_id, secret_key, os.environ.get("COS_SECURITY_TOKEN") or None)
+
+
+def load(manifest_path: str, ledger: str | None) -> Manifest:
+    manifest = load_manifest(manifest_path)
+    if ledger:
+        manifest = dataclasses.replace(manifest, ledger_path=Path(ledger).resolve())
+    return manifest
+
+
+@contextlib.asynccontextmanager
+async def open_endpoint(manifest: Manifest) -> AsyncIterator[tuple[str | None, Credentials]]:
+    """Where to send requests, with which credentials; starts the embedded emulator if asked."""
+    endpoint = os.environ.get("PICJOBS_ENDPOINT") or manifest.target.endpoint
+    if endpoint != EMBEDDED:
+        yield endpoint, credentials()
+        return
+    from orchestrator.demo import seed_demo_bucket
+    from orchestrator.emulator.server import EmulatorConfig, running_emulator
+
+    data = manifest.path.parent / ".picjobs" / f"{manifest.name}-data"
+    seed_demo_bucket(data, manifest.target.bucket)
+    (data / manifest.job.output_bucket).mkdir(parents=True, exist_ok=True)
+    creds = Credentials("AKID" + secrets.token_hex(16), secrets.token_hex(16))
+    config = EmulatorConfig(
+        data_dir=data,
+        default_bucket=manifest.target.bucket,
+        region=manifest.target.region,
+        credentials=creds,
+    )
+    async with running_emulator(config) as emu:
+        log.info("embedded emulator at %s serving %s", emu.url, data)
+        yield emu.url, creds
+
+
+def make_client(manifest: Manifest, endpoint: str | None, creds: Credentials) -> CIClient:
+    settings = ClientSettings(
+        bucket=manifest.target.bucket,
+        region=manifest.target.region,
+        credentials=creds,
+        endpoint=endpoint,
+        concurrency=manifest.limits.concurrency,
+    )
+    return CIClient(settings, limiter=AdaptiveRateLimiter(manifest.limits.rate))
+
+
+def common_options(fn: F) -> F:
+    fn = click.option("--quiet", "-q", is_flag=True, help="Errors and the final summary only.")(fn)
+    return click.option(
+        "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+    )(fn)
+
+
+@contextlib.contextmanager
+def open_output(path: str | None) -> Iterator[Any]:
+    if path is None:
+        yield sys.stdout
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8", newline="") as out:
+        yield out
+
+
+manifest_argument = click.argument(
+    "manifest_path", metavar="MANIFEST", type=click.Path(dir_okay=False)
+)
+ledger_option = click.option("--ledger", help="Ledger path (default: from the manifest).")

@@ -1,0 +1,62 @@
+"""`picjobs status` and `picjobs report`: what the ledger says, for people and for programs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import click
+
+from orchestrator.cli._common import errors, ledger_option, load, manifest_argument, open_output
+from orchestrator.exceptions import UsageError
+from orchestrator.ledger import Ledger
+from orchestrator.report import failed_manifest, status, write_report
+
+
+@click.command("status")
+@manifest_argument
+@ledger_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status_command(manifest_path: str, ledger: str | None, as_json: bool) -> None:
+    """Counts per state from the ledger of MANIFEST."""
+    with errors():
+        manifest = load(manifest_path, ledger)
+        if not manifest.ledger_path.exists():
+            raise UsageError(f"{manifest.ledger_path}: no ledger yet; run the manifest first")
+        with Ledger.open(manifest.ledger_path) as db:
+            info = status(db)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"{manifest.name}: {info['total']} items in {info['ledger']}")
+    for state, n in info["counts"].items():
+        click.echo(f"  {state:<11}{n:>9}")
+
+
+@click.command("report")
+@manifest_argument
+@ledger_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+)
+@click.option(
+    "--failed-only", is_flag=True, help="Only failed items, as a CSV usable as a [source] csv."
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of stdout."
+)
+def report_command(
+    manifest_path: str, ledger: str | None, fmt: str, failed_only: bool, output: str | None
+) -> None:
+    """One line per item: input, output, JobId, level, state, Code, Message, attempts, times."""
+    with errors():
+        manifest = load(manifest_path, ledger)
+        if not manifest.ledger_path.exists():
+            raise UsageError(f"{manifest.ledger_path}: no ledger yet; run the manifest first")
+        with Ledger.open(manifest.ledger_path) as db, open_output(output) as out:
+            if failed_only:
+                csv.writer(out, lineterminator="\n").writerows(
+                    failed_manifest(db.iter_items(["failed"]))
+                )
+            else:
+                write_report(db.iter_items(), out, fmt)

@@ -1,0 +1,137 @@
+"""`picjobs run`: expand a manifest, submit its jobs, follow them to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from orchestrator.cli._common import (
+    EMBEDDED,
+    common_options,
+    errors,
+    ledger_option,
+    load,
+    log,
+    make_client,
+    manifest_argument,
+    open_endpoint,
+    setup_logging,
+)
+from orchestrator.config import Manifest
+from orchestrator.engine.expand import expand
+from orchestrator.engine.runner import RunOptions, run
+from orchestrator.ledger import Ledger
+from orchestrator.report import summary_line
+
+
+@click.command("run")
+@manifest_argument
+@ledger_option
+@click.option("--no-wait", is_flag=True, help="Submit, then exit 75 without waiting for jobs.")
+@click.option("--dry-run", is_flag=True, help="Print the plan; submit nothing.")
+@click.option("--rate", type=click.FloatRange(min=0.01), help="CI requests per second.")
+@click.option("--concurrency", type=click.IntRange(min=1), help="HTTP requests in flight.")
+@click.option("--resume-queue", is_flag=True, help="Resume a Paused queue before submitting.")
+@common_options
+def run_command(
+    manifest_path: str,
+    ledger: str | None,
+    no_wait: bool,
+    dry_run: bool,
+    rate: float | None,
+    concurrency: int | None,
+    resume_queue: bool,
+    quiet: bool,
+    log_format: str,
+) -> None:
+    """Expand MANIFEST into jobs, submit them and wait for every one to finish.
+
+    Running it again resumes: finished items are skipped, interrupted ones reconciled.
+
+    \b
+    Exit codes: 0 all succeeded, 1 some failed, 2 usage or manifest error,
+    3 another run holds the ledger, 75 incomplete (run again to resume).
+    """
+    setup_logging(quiet, log_format)
+    with errors():
+        manifest = load(manifest_path, ledger)
+        limits = manifest.limits
+        limits = dataclasses.replace(
+            limits, rate=rate or limits.rate, concurrency=concurrency or limits.concurrency
+        )
+        manifest = dataclasses.replace(manifest, limits=limits)
+        if dry_run:
+            asyncio.run(_dry_run(manifest))
+            return
+        code = asyncio.run(
+            _run(manifest, RunOptions(no_wait=no_wait, resume_queue=resume_queue), quiet)
+        )
+    sys.exit(code)
+
+
+async def _run(manifest: Manifest, options: RunOptions, quiet: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _on_signal, stop, sig)
+    with Ledger.open(manifest.ledger_path) as ledger:
+        ledger.lock()
+        async with (
+            open_endpoint(manifest) as (endpoint, creds),
+            make_client(manifest, endpoint, creds) as client,
+        ):
+            report = await run(manifest, ledger, client, options, stop=stop, progress=log.info)
+    lines = [
+        f"{manifest.name}: {summary_line(report.counts)} "
+        f"({report.submitted} submitted this run, {report.seconds:.1f}s); exit {report.exit_code}",
+    ]
+    if report.message:
+        lines.append(report.message)
+    if manifest.target.endpoint == EMBEDDED and report.counts["success"]:
+        out = (
+            manifest.path.parent / ".picjobs" / f"{manifest.name}-data" / manifest.job.output_bucket
+        )
+        lines.append(f"output images are in {out}")
+    click.echo("\n".join(lines))
+    return report.exit_code
+
+
+def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
+    if stop.is_set():
+        os._exit(75)  # a second signal: leave now; every commit so far is consistent
+    log.warning("%s: stopping submission; run again to resume", sig.name)
+    stop.set()
+
+
+async def _dry_run(manifest: Manifest) -> None:
+    with tempfile.TemporaryDirectory() as tmp, Ledger.open(Path(tmp) / "plan.sqlite") as plan:
+        async with (
+            open_endpoint(manifest) as (endpoint, creds),
+            make_client(manifest, endpoint, creds) as client,
+        ):
+            expansion = await expand(manifest, client, plan.add_items)
+        done = _already_final(manifest.ledger_path, plan)
+        levels = plan.level_counts("pending")
+    todo = expansion.matched - done
+    click.echo(f"{manifest.name}: {expansion.seen} objects, {expansion.matched} match the filters")
+    for level in sorted(levels, reverse=True):
+        click.echo(f"  JobLevel {level}: {levels[level]}")
+    click.echo(f"  already final in the ledger: {done}")
+    click.echo("  output collisions: none")
+    click.echo(
+        f"  to submit: {todo}, about {todo / manifest.limits.rate:.0f}s at {manifest.limits.rate:g} requests/s"
+    )
+
+
+def _already_final(ledger_path: Path, plan: Ledger) -> int:
+    if not ledger_path.exists():
+        return 0
+    with Ledger.open(ledger_path) as real:
+        return real.count_final(row.item_id for row in plan.iter_items())
