@@ -118,6 +118,8 @@ class Manifest:
     source: SourceConfig
     job: JobConfig
     limits: Limits = field(default_factory=Limits)
+    # SQLite `synchronous`: NORMAL survives a killed process; FULL also survives power loss.
+    ledger_sync: Literal["NORMAL", "FULL"] = "NORMAL"
 
     @property
     def operation_fingerprint(self) -> str:
@@ -256,7 +258,7 @@ class _Locator:
 T = TypeVar("T")
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
-_ROOT_KEYS = ("name", "ledger")
+_ROOT_KEYS = ("name", "ledger", "ledger_sync")
 _ROOT_TABLES = ("target", "source", "job", "limits")
 _TARGET_KEYS = ("bucket", "region", "queue_id", "endpoint")
 _SOURCE_KINDS: tuple[SourceKind, ...] = ("prefix", "csv", "inventory")
@@ -435,6 +437,9 @@ class _Validator:
         base = self.path.parent
         ledger = self.text((), data, "ledger")
         target = self.target()
+        sync = self.text((), data, "ledger_sync") or "normal"
+        if sync.lower() not in ("normal", "full"):
+            raise self.key_error((), "ledger_sync", f"must be 'normal' or 'full', got {sync!r}")
         return Manifest(
             name=name,
             path=self.path,
@@ -443,6 +448,7 @@ class _Validator:
             source=self.source(),
             job=self.job(target),
             limits=self.limits(),
+            ledger_sync="FULL" if sync.lower() == "full" else "NORMAL",
         )
 
     def target(self) -> Target:

@@ -846,3 +846,20 @@ def test_limits_at_the_edges_of_their_ranges_are_accepted() -> None:
 
 def test_limits_not_given_keep_their_defaults() -> None:
     assert load(BASE + "\n[limits]\nrate = 50\n").limits == Limits(rate=50.0)
+
+
+def test_ledger_sync_defaults_to_normal_and_accepts_full(tmp_path: Path) -> None:
+    base = (
+        'name = "n"\n[target]\nbucket = "b-1250000000"\nregion = "ap-guangzhou"\n'
+        '[source]\nprefix = "p/"\n[job]\nprocess_rule = "imageMogr2/rotate/90"\noutput = "o/{key}"\n'
+    )
+    plain = tmp_path / "plain.toml"
+    plain.write_text(base)
+    assert load_manifest(plain).ledger_sync == "NORMAL"
+    full = tmp_path / "full.toml"
+    full.write_text('ledger_sync = "full"\n' + base)
+    assert load_manifest(full).ledger_sync == "FULL"
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('ledger_sync = "off"\n' + base)
+    with pytest.raises(ManifestError, match="ledger_sync"):
+        load_manifest(wrong)

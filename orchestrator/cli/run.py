@@ -81,7 +81,7 @@ async def _run(manifest: Manifest, options: RunOptions, quiet: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, stop, sig)
-    with Ledger.open(manifest.ledger_path) as ledger:
+    with Ledger.open(manifest.ledger_path, synchronous=manifest.ledger_sync) as ledger:
         ledger.lock()
         async with (
             open_endpoint(manifest) as (endpoint, creds),
