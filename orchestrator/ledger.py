@@ -13,6 +13,7 @@ import functools
 import itertools
 import json
 import os
+import socket
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ __all__ = [
     "ItemRow",
     "JobUpdate",
     "Ledger",
+    "LockInfo",
     "Run",
     "State",
 ]
@@ -89,6 +91,17 @@ _ROW_COLUMNS: Final = f"{_ITEM_COLUMNS}, {', '.join(_ROW_EXTRAS)}"
 _INSERT_ITEM: Final = (
     f"INSERT INTO items ({_ITEM_COLUMNS}, state, created_at, updated_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (item_id) DO NOTHING"
+)
+# With reprocess_changed: an object whose ETag differs from the one its successful job read
+# is planned again. Its attempts count and history stay.
+_UPSERT_CHANGED: Final = (
+    _INSERT_ITEM.removesuffix("DO NOTHING")
+    + "DO UPDATE SET etag = excluded.etag, size = excluded.size, "
+    "last_modified = excluded.last_modified, state = 'pending', job_id = NULL, code = NULL, "
+    "message = NULL, result = NULL, submitted_at = NULL, finished_at = NULL, "
+    "updated_at = excluded.updated_at "
+    "WHERE items.state = 'success' AND excluded.etag IS NOT NULL AND items.etag IS NOT NULL "
+    "AND items.etag != excluded.etag"
 )
 _INSERT_LOG: Final = (
     "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
@@ -145,6 +158,31 @@ class Run:
     args: dict[str, Any]
     exit_code: int | None
     counts: dict[str, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """Who holds (or held) a ledger's lock, as written in `<ledger>.lock`."""
+
+    pid: int
+    host: str
+    started_at: str
+
+    def encode(self) -> bytes:
+        return (
+            json.dumps({"pid": self.pid, "host": self.host, "started_at": self.started_at}) + "\n"
+        ).encode()
+
+    @classmethod
+    def parse(cls, raw: bytes) -> LockInfo | None:
+        try:
+            data = json.loads(raw.decode())
+            return cls(int(data["pid"]), str(data["host"]), str(data["started_at"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host}, started {self.started_at}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +378,7 @@ class Ledger:
     def close(self) -> None:
         self._conn.close()
         if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)  # a clean exit leaves no holder behind
             os.close(self._lock_fd)
             self._lock_fd = None
 
@@ -350,21 +389,28 @@ class Ledger:
         self.close()
 
     @_guarded("lock ledger")
-    def lock(self) -> None:
-        """Hold `<ledger>.lock` until close(), so that only one run works on this ledger."""
+    def lock(self) -> LockInfo | None:
+        """Hold `<ledger>.lock` until close(), so that only one run works on this ledger.
+
+        The kernel drops the lock when its holder dies, however it dies, so a lock file left by
+        a killed run is stale by construction; its holder is returned so the caller can say so.
+        """
         if self._lock_fd is not None:
-            return
+            return None
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            holder = LockInfo.parse(os.pread(fd, 4096, 0))
             os.close(fd)
-            by = f" (pid {holder})" if holder.isdigit() else ""
+            by = f" ({holder})" if holder else ""
             raise LockHeld(f"{self.path}: another run holds the ledger lock{by}") from None
+        stale = LockInfo.parse(os.pread(fd, 4096, 0))
+        mine = LockInfo(os.getpid(), socket.gethostname(), _iso(_utcnow()))
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, mine.encode(), 0)
         self._lock_fd = fd
+        return stale
 
     @contextmanager
     def atomic(self) -> Iterator[Ledger]:
@@ -409,13 +455,17 @@ class Ledger:
     # Planning
 
     @_guarded("write ledger")
-    def add_items(self, items: Iterable[Item]) -> int:
+    def add_items(self, items: Iterable[Item], *, refresh_changed: bool = False) -> int:
         """Insert the items not yet in the ledger; return how many were new.
+
+        With `refresh_changed`, a succeeded item whose object now has another ETag goes back to
+        pending (and counts as new).
 
         Commits every 50 chunks of 1000. On an OutputCollision the uncommitted part rolls back
         and everything committed before it stays: those are valid items.
         """
         conn = self._conn
+        insert = _UPSERT_CHANGED if refresh_changed else _INSERT_ITEM
         chunks = _chunks(items, _CHUNK)
         added = 0
         while True:
@@ -432,7 +482,7 @@ class Ledger:
                         for i in chunk
                     ]  # fmt: skip
                     try:
-                        conn.executemany(_INSERT_ITEM, rows)
+                        conn.executemany(insert, rows)
                     except sqlite3.IntegrityError:
                         self._raise_collision(chunk)
                         raise
@@ -559,6 +609,20 @@ class Ledger:
             (self._now(),),
         ).rowcount
 
+    @_guarded("write ledger")
+    def cancel_pending(self, message: str | None = None) -> int:
+        """Pending items (never sent to CI) become cancelled, so that no run submits them."""
+        now = self._now()
+        with self.atomic():
+            changed = self._conn.execute(
+                "UPDATE items SET state = 'cancelled', updated_at = ?1, finished_at = ?1, "
+                "code = NULL, message = ?2 WHERE state = 'pending' "
+                "RETURNING item_id, attempts, job_id, 'cancelled', code, message, ?1",
+                (now, message),
+            ).fetchall()
+            self._conn.executemany(_INSERT_LOG, changed)
+        return len(changed)
+
     # Queries
 
     @_guarded("read ledger")
@@ -669,6 +733,23 @@ class Ledger:
             run_id, started_at, finished_at, pid, host, json.loads(args), exit_code,
             None if counts is None else json.loads(counts),
         )  # fmt: skip
+
+    @_guarded("read ledger")
+    def lock_holder(self) -> LockInfo | None:
+        """The run holding this ledger, judged from the lock file without touching the lock."""
+        try:
+            holder = LockInfo.parse(Path(f"{self.path}.lock").read_bytes())
+        except FileNotFoundError:
+            return None
+        if holder is None or holder.host != socket.gethostname():
+            return holder
+        try:
+            os.kill(holder.pid, 0)
+        except ProcessLookupError:
+            return None  # killed without a chance to clear the file
+        except PermissionError:
+            pass
+        return holder
 
     @_guarded("read ledger")
     def meta_get(self, key: str) -> str | None:

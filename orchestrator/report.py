@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 from orchestrator.ledger import ItemRow, Ledger
 
-__all__ = ["COLUMNS", "status", "summary_line", "write_report"]
+__all__ = ["COLUMNS", "metrics_text", "status", "summary_line", "write_metrics", "write_report"]
 
 COLUMNS = (
     "bucket", "key", "output_bucket", "output_key", "job_id", "job_level", "state", "code",
@@ -47,12 +51,19 @@ def failed_manifest(rows: Iterable[ItemRow]) -> Iterator[list[str]]:
 
 
 def status(ledger: Ledger) -> dict[str, Any]:
+    """Counts per state, the last run, and while a run is going its rate and ETA."""
     counts = ledger.counts()
     last = ledger.last_run()
+    running = last is not None and last.finished_at is None and ledger.lock_holder() is not None
+    progress = json.loads(ledger.meta_get("progress") or "{}") if running else {}
     return {
         "ledger": str(ledger.path),
         "total": sum(counts.values()),
         "counts": counts,
+        "running": running,
+        "rate": progress.get("rate", 0.0),
+        "eta_seconds": progress.get("eta_seconds"),
+        "last_success_at": ledger.meta_get("last_success_at"),
         "last_run": None
         if last is None
         else {
@@ -65,3 +76,59 @@ def status(ledger: Ledger) -> dict[str, Any]:
 
 def summary_line(counts: dict[str, int]) -> str:
     return ", ".join(f"{state} {n}" for state, n in counts.items() if n) or "nothing to do"
+
+
+def _timestamp(iso: str | None) -> float | None:
+    return None if iso is None else datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def metrics_text(
+    manifest: str,
+    counts: dict[str, int],
+    *,
+    seconds: float,
+    exit_code: int,
+    finished_at: str,
+    last_success_at: str | None,
+) -> str:
+    """Prometheus text exposition format, for node_exporter's textfile collector."""
+    label = f'manifest="{_escape(manifest)}"'
+    lines = [
+        "# HELP picjobs_items Ledger items per state at the end of the last run.",
+        "# TYPE picjobs_items gauge",
+        *(f'picjobs_items{{{label},state="{state}"}} {n}' for state, n in counts.items()),
+        "# HELP picjobs_run_duration_seconds Wall time of the last run.",
+        "# TYPE picjobs_run_duration_seconds gauge",
+        f"picjobs_run_duration_seconds{{{label}}} {seconds:.3f}",
+        "# HELP picjobs_run_exit_code Exit code of the last run.",
+        "# TYPE picjobs_run_exit_code gauge",
+        f"picjobs_run_exit_code{{{label}}} {exit_code}",
+        "# HELP picjobs_run_finished_timestamp_seconds When the last run ended.",
+        "# TYPE picjobs_run_finished_timestamp_seconds gauge",
+        f"picjobs_run_finished_timestamp_seconds{{{label}}} {_timestamp(finished_at):.0f}",
+    ]
+    success = _timestamp(last_success_at)
+    if success is not None:
+        lines += [
+            "# HELP picjobs_last_success_timestamp_seconds When a run last ended with exit 0.",
+            "# TYPE picjobs_last_success_timestamp_seconds gauge",
+            f"picjobs_last_success_timestamp_seconds{{{label}}} {success:.0f}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics(path: Path, text: str) -> None:
+    """Replace `path` atomically, so a collector never reads half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)  # read by the exporter's user; it holds no secret
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

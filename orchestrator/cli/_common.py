@@ -7,11 +7,12 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 
@@ -129,6 +130,29 @@ def open_output(path: str | None) -> Iterator[Any]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with open(fd, "w", encoding="utf-8", newline="") as out:
         yield out
+
+
+class Duration(click.ParamType[float]):
+    """`90`, `90s`, `30m`, `6h`, `1h30m`, `2d`: a duration in seconds."""
+
+    name = "duration"
+    _UNITS: ClassVar[dict[str, int]] = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    _PATTERN = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        parts = self._PATTERN.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            self.fail(f"{value!r} is not a duration like 90s, 30m, 6h or 1h30m", param, ctx)
+        return sum(float(n) * self._UNITS[u] for n, u in parts)
 
 
 manifest_argument = click.argument(

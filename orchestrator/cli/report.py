@@ -31,6 +31,11 @@ def status_command(manifest_path: str, ledger: str | None, as_json: bool) -> Non
     click.echo(f"{manifest.name}: {info['total']} items in {info['ledger']}")
     for state, n in info["counts"].items():
         click.echo(f"  {state:<11}{n:>9}")
+    if info["running"]:
+        eta = info["eta_seconds"]
+        click.echo(f"  running at {info['rate']:g} jobs/s, ETA {'-' if eta is None else f'{eta}s'}")
+    if info["last_success_at"]:
+        click.echo(f"  last fully successful run ended {info['last_success_at']}")
 
 
 @click.command("report")

@@ -8,12 +8,15 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from orchestrator.cli._common import (
     EMBEDDED,
+    Duration,
     common_options,
     errors,
     ledger_option,
@@ -24,11 +27,13 @@ from orchestrator.cli._common import (
     open_endpoint,
     setup_logging,
 )
+from orchestrator.cli.progress import display
 from orchestrator.config import Manifest
 from orchestrator.engine.expand import expand
-from orchestrator.engine.runner import RunOptions, run
+from orchestrator.engine.retry import RetryPolicy
+from orchestrator.engine.runner import Progress, RunOptions, run
 from orchestrator.ledger import Ledger
-from orchestrator.report import summary_line
+from orchestrator.report import metrics_text, summary_line, write_metrics
 
 
 @click.command("run")
@@ -39,6 +44,22 @@ from orchestrator.report import summary_line
 @click.option("--rate", type=click.FloatRange(min=0.01), help="CI requests per second.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="HTTP requests in flight.")
 @click.option("--resume-queue", is_flag=True, help="Resume a Paused queue before submitting.")
+@click.option("--retry-failed", is_flag=True, help="Queue failed items again (history is kept).")
+@click.option(
+    "--deadline", type=Duration(), help="Stop submitting after this long (6h, 30m), then exit 75."
+)
+@click.option(
+    "--grace",
+    type=Duration(),
+    default="5m",
+    show_default=True,
+    help="After the deadline, keep tracking running jobs this long.",
+)
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write Prometheus metrics here at the end (node_exporter textfile collector).",
+)
 @common_options
 def run_command(
     manifest_path: str,
@@ -48,6 +69,10 @@ def run_command(
     rate: float | None,
     concurrency: int | None,
     resume_queue: bool,
+    retry_failed: bool,
+    deadline: float | None,
+    grace: float,
+    metrics_file: Path | None,
     quiet: bool,
     log_format: str,
 ) -> None:
@@ -57,7 +82,8 @@ def run_command(
 
     \b
     Exit codes: 0 all succeeded, 1 some failed, 2 usage or manifest error,
-    3 another run holds the ledger, 75 incomplete (run again to resume).
+    3 another run holds the ledger, 4 failure breaker tripped,
+    75 incomplete: deadline, signal or --no-wait (run again to resume).
     """
     setup_logging(quiet, log_format)
     with errors():
@@ -70,30 +96,58 @@ def run_command(
         if dry_run:
             asyncio.run(_dry_run(manifest))
             return
-        code = asyncio.run(
-            _run(manifest, RunOptions(no_wait=no_wait, resume_queue=resume_queue), quiet)
-        )
+        show_progress = not quiet and log_format == "text"
+        with display(show_progress, log) as (progress, every):
+            options = RunOptions(
+                no_wait=no_wait,
+                resume_queue=resume_queue,
+                retry_failed=retry_failed,
+                deadline=deadline,
+                grace=grace,
+                policy=RetryPolicy(attempts=limits.max_attempts),
+                progress_every=every,
+            )
+            code = asyncio.run(_run(manifest, options, progress, metrics_file))
     sys.exit(code)
 
 
-async def _run(manifest: Manifest, options: RunOptions, quiet: bool) -> int:
+async def _run(
+    manifest: Manifest,
+    options: RunOptions,
+    progress: Callable[[Progress], None],
+    metrics_file: Path | None,
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, stop, sig)
     with Ledger.open(manifest.ledger_path, synchronous=manifest.ledger_sync) as ledger:
-        ledger.lock()
+        stale = ledger.lock()
+        if stale is not None:
+            log.warning("taking over the lock of a run that ended without releasing it (%s)", stale)
         async with (
             open_endpoint(manifest) as (endpoint, creds),
             make_client(manifest, endpoint, creds) as client,
         ):
-            report = await run(manifest, ledger, client, options, stop=stop, progress=log.info)
+            report = await run(manifest, ledger, client, options, stop=stop, progress=progress)
+        if metrics_file is not None:
+            text = metrics_text(
+                manifest.name,
+                report.counts,
+                seconds=report.seconds,
+                exit_code=report.exit_code,
+                finished_at=datetime.now(UTC).isoformat(),
+                last_success_at=ledger.meta_get("last_success_at"),
+            )
+            write_metrics(metrics_file, text)
     lines = [
         f"{manifest.name}: {summary_line(report.counts)} "
         f"({report.submitted} submitted this run, {report.seconds:.1f}s); exit {report.exit_code}",
     ]
     if report.message:
         lines.append(report.message)
+    if report.deadline_reached:
+        lines.append("deadline reached; run again to continue")
     if manifest.target.endpoint == EMBEDDED and report.counts["success"]:
         out = (
             manifest.path.parent / ".picjobs" / f"{manifest.name}-data" / manifest.job.output_bucket

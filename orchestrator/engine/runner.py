@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
+import hashlib
+import json
 import logging
 import os
 import socket
@@ -13,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from orchestrator.ci.client import CIClient
-from orchestrator.ci.models import Queue
+from orchestrator.ci.models import JobDetail, Queue
 from orchestrator.config import Manifest
 from orchestrator.engine import retry
+from orchestrator.engine.breaker import Breaker, Trip
 from orchestrator.engine.expand import Expansion, expand
 from orchestrator.engine.flow import Outstanding
 from orchestrator.engine.reconcile import Reconciler
@@ -24,22 +29,49 @@ from orchestrator.engine.tracker import Tracker
 from orchestrator.exceptions import UsageError
 from orchestrator.ledger import Ledger
 
-__all__ = ["EXIT_FAILED", "EXIT_INCOMPLETE", "EXIT_OK", "RunOptions", "RunReport", "run"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INCOMPLETE",
+    "EXIT_OK",
+    "EXIT_TRIPPED",
+    "Progress",
+    "RunOptions",
+    "RunReport",
+    "run",
+]
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_INCOMPLETE = 0, 1, 75
+EXIT_OK, EXIT_FAILED, EXIT_TRIPPED, EXIT_INCOMPLETE = 0, 1, 4, 75
 
 
 @dataclass(frozen=True)
 class RunOptions:
     no_wait: bool = False
     resume_queue: bool = False
+    retry_failed: bool = False
+    deadline: float | None = None  # seconds after the run starts: stop submitting
+    grace: float = 300.0  # seconds to keep tracking after the deadline
     policy: retry.RetryPolicy = field(default_factory=retry.RetryPolicy)
     poll_min: float = 0.5
     poll_max: float = 30.0
     queue_fill: float = 0.9
     progress_every: float = 5.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for progress displays: counts per state, throughput over the last minute."""
+
+    counts: dict[str, int]
+    total: int
+    done: int
+    rate: float  # items reaching a final state per second
+    eta: float | None  # seconds, at that rate
+
+    def as_dict(self) -> dict[str, object]:
+        return {"done": self.done, "total": self.total, "rate": round(self.rate, 2),
+                "eta_seconds": None if self.eta is None else round(self.eta)}  # fmt: skip
 
 
 @dataclass
@@ -49,8 +81,11 @@ class RunReport:
     expansion: Expansion
     submitted: int = 0
     adopted: int = 0
+    retried: int = 0
     seconds: float = 0.0
     message: str = ""
+    trip: Trip | None = None
+    deadline_reached: bool = False
     requests: dict[str, int] = field(default_factory=dict)
 
 
@@ -80,7 +115,9 @@ async def resolve_queue(client: CIClient, manifest: Manifest, resume: bool) -> Q
     return queue
 
 
-def _exit_code(counts: dict[str, int]) -> int:
+def _exit_code(counts: dict[str, int], trip: Trip | None) -> int:
+    if trip is not None:
+        return EXIT_TRIPPED
     if any(counts[s] for s in ("pending", "submitting", "unknown", "submitted")):
         return EXIT_INCOMPLETE
     return EXIT_FAILED if counts.get("failed", 0) or counts.get("cancelled", 0) else EXIT_OK
@@ -93,7 +130,7 @@ async def run(
     options: RunOptions,
     *,
     stop: asyncio.Event | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> RunReport:
     started = time.monotonic()
     stop = stop or asyncio.Event()
@@ -102,24 +139,65 @@ async def run(
     if recovered:
         log.info("%d submissions of an interrupted run have an unknown outcome", recovered)
 
-    expansion = await expand(manifest, client, ledger.add_items)
-    log.info(
-        "expanded: %d objects listed, %d matched, %d new",
-        expansion.seen,
-        expansion.matched,
-        expansion.added,
-    )
+    expansion = await _expand(manifest, ledger, client)
+    report = RunReport(EXIT_OK, ledger.counts(), expansion)
+    if options.retry_failed:
+        report.retried = ledger.retry_failed()
+        log.info("%d failed items queued again", report.retried)
     counts = ledger.counts()
     work = sum(counts[s] for s in ("pending", "submitting", "unknown", "submitted"))
-    report = RunReport(EXIT_OK, counts, expansion)
-    if work:
-        await _process(manifest, ledger, client, options, stop, progress, report)
+    if work and not stop.is_set():
+        deadline_at = None if options.deadline is None else started + options.deadline
+        await _process(manifest, ledger, client, options, stop, progress, report, deadline_at)
     report.counts = ledger.counts()
-    report.exit_code = _exit_code(report.counts)
+    report.exit_code = _exit_code(report.counts, report.trip)
     report.seconds = time.monotonic() - started
     report.requests = dict(client.requests)
     ledger.finish_run(run_id, report.exit_code, report.counts)
+    if report.exit_code == EXIT_OK:
+        ledger.meta_set("last_success_at", _utc_iso())
     return report
+
+
+def _utc_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def source_fingerprint(manifest: Manifest) -> str | None:
+    """What a CSV expansion depends on: the manifest's bytes and the CSV file's identity.
+
+    Listings and inventories can change without a trace on our side, so they have none.
+    """
+    csv_path = manifest.source.csv_path
+    if manifest.source.kind != "csv" or csv_path is None:
+        return None
+    try:
+        stat = csv_path.stat()
+        text = manifest.path.read_bytes()
+    except OSError:
+        return None
+    parts = [hashlib.sha256(text).hexdigest(), str(csv_path.resolve()), stat.st_size,
+             stat.st_mtime_ns]  # fmt: skip
+    return json.dumps(parts)
+
+
+async def _expand(manifest: Manifest, ledger: Ledger, client: CIClient) -> Expansion:
+    fingerprint = source_fingerprint(manifest)
+    if fingerprint is not None and ledger.meta_get("expanded_source") == fingerprint:
+        log.info("the CSV and manifest are unchanged since they were expanded; skipping expansion")
+        return Expansion(skipped=True)
+    add = functools.partial(ledger.add_items, refresh_changed=manifest.job.reprocess_changed)
+    expansion = await expand(manifest, client, add)
+    if fingerprint is not None:
+        ledger.meta_set("expanded_source", fingerprint)
+    log.info(
+        "expanded: %d objects listed, %d matched, %d new%s",
+        expansion.seen,
+        expansion.matched,
+        expansion.added,
+        " or changed" if manifest.job.reprocess_changed else "",
+    )
+    return expansion
 
 
 async def _process(
@@ -128,8 +206,9 @@ async def _process(
     client: CIClient,
     options: RunOptions,
     stop: asyncio.Event,
-    progress: Callable[[str], None] | None,
+    progress: Callable[[Progress], None] | None,
     report: RunReport,
+    deadline_at: float | None,
 ) -> None:
     queue = await resolve_queue(client, manifest, options.resume_queue)
     job = manifest.job
@@ -145,7 +224,22 @@ async def _process(
     budget = retry.RetryBudget()
     cap = int((queue.max_size or 10000) * options.queue_fill)
     outstanding = Outstanding(cap, ledger.outstanding_count())
-    limits = manifest.limits
+    # `halt` stops submission (signal, deadline, breaker); `quit_tracking` stops tracking too.
+    halt, quit_tracking = asyncio.Event(), asyncio.Event()
+    breaker = Breaker(manifest.limits)
+
+    def on_failure(code: str, message: str) -> bool:
+        if breaker.failure(code, message):
+            log.error("failure breaker tripped: %s", breaker.trip)
+            halt.set()
+        return breaker.tripped
+
+    def on_final(detail: JobDetail) -> None:
+        if detail.state == "Success":
+            breaker.success()
+        elif detail.state == "Failed":
+            on_failure(detail.code or "", detail.message or "")
+
     submitter = Submitter(
         client,
         ledger,
@@ -153,7 +247,8 @@ async def _process(
         outstanding,
         policy=options.policy,
         budget=budget,
-        concurrency=limits.concurrency,
+        concurrency=manifest.limits.concurrency,
+        on_failure=on_failure,
     )
     tracker = Tracker(
         client,
@@ -163,16 +258,36 @@ async def _process(
         budget=budget,
         poll_min=options.poll_min,
         poll_max=options.poll_max,
+        on_final=on_final,
     )
     reconciler = Reconciler(client, ledger, queue.queue_id, policy=options.policy, budget=budget)
+    loop = asyncio.get_running_loop()
+    timers: list[asyncio.TimerHandle] = []
+
+    def deadline_reached() -> None:
+        report.deadline_reached = True
+        log.warning(
+            "deadline reached: no new submissions; tracking running jobs for up to %gs",
+            options.grace,
+        )
+        halt.set()
+        timers.append(loop.call_later(options.grace, quit_tracking.set))
+
+    if deadline_at is not None:
+        timers.append(loop.call_later(max(0.0, deadline_at - time.monotonic()), deadline_reached))
     submitting = asyncio.Event()
     submitting.set()
-    tracking = None if options.no_wait else asyncio.create_task(tracker.run(submitting, stop))
-    reporter = asyncio.create_task(_report_progress(ledger, options.progress_every, progress))
+    background = [
+        asyncio.create_task(_relay(stop, halt, quit_tracking)),
+        asyncio.create_task(_report_progress(ledger, options.progress_every, progress)),
+    ]
+    tracking = (
+        None if options.no_wait else asyncio.create_task(tracker.run(submitting, quit_tracking))
+    )
     try:
         await _settle(ledger, reconciler)
-        while not stop.is_set():
-            await submitter.run(stop)
+        while not halt.is_set():
+            await submitter.run(halt)
             tracker.wake()
             await _settle(ledger, reconciler)
             if budget.exhausted:
@@ -183,17 +298,30 @@ async def _process(
             if ledger.pending_count() == 0:
                 break
         submitting.clear()
+        tracker.wake()
         if tracking is not None:
             await tracking
     finally:
         submitting.clear()
-        reporter.cancel()
+        for timer in timers:
+            timer.cancel()
+        for task in background:
+            task.cancel()
         if tracking is not None and not tracking.done():
             tracking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tracking
     report.submitted = submitter.stats.submitted
     report.adopted = reconciler.adopted
+    report.trip = breaker.trip
+    if breaker.trip is not None:
+        report.message = f"failure breaker tripped: {breaker.trip}"
+
+
+async def _relay(stop: asyncio.Event, *events: asyncio.Event) -> None:
+    await stop.wait()
+    for event in events:
+        event.set()
 
 
 async def _settle(ledger: Ledger, reconciler: Reconciler) -> None:
@@ -203,19 +331,23 @@ async def _settle(ledger: Ledger, reconciler: Reconciler) -> None:
 
 
 async def _report_progress(
-    ledger: Ledger, every: float, progress: Callable[[str], None] | None
+    ledger: Ledger, every: float, progress: Callable[[Progress], None] | None
 ) -> None:
-    if progress is None:
-        return
-    last_done, last_time = None, time.monotonic()
+    """Every `every` seconds: a snapshot to the display, and the rate and ETA to the ledger."""
+    samples: collections.deque[tuple[float, int]] = collections.deque()
     while True:
         await asyncio.sleep(every)
         counts = ledger.counts()
         total = sum(counts.values())
         done = counts["success"] + counts["failed"] + counts["cancelled"]
         now = time.monotonic()
-        rate = 0.0 if last_done is None else (done - last_done) / max(now - last_time, 1e-9)
-        eta = f", ETA {int((total - done) / rate)}s" if rate > 0 else ""
-        busy = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-        progress(f"{done}/{total} final ({busy}), {rate:.1f} jobs/s{eta}")
-        last_done, last_time = done, now
+        samples.append((now, done))
+        while now - samples[0][0] > 60:
+            samples.popleft()
+        first_time, first_done = samples[0]
+        rate = (done - first_done) / (now - first_time) if now > first_time else 0.0
+        eta = (total - done) / rate if rate > 0 else None
+        snapshot = Progress(counts, total, done, rate, eta)
+        ledger.meta_set("progress", json.dumps({**snapshot.as_dict(), "at": _utc_iso()}))
+        if progress is not None:
+            progress(snapshot)
