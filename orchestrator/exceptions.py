@@ -136,8 +136,11 @@ class DisconnectError(TransportError):
     """The connection was lost after the request was sent."""
 
 
-# Codes that CI or COS use for throttling and temporary unavailability.
-_RETRYABLE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "KmsFreqControl"})
+# Codes that CI or COS use for throttling and temporary unavailability. A full or paused queue
+# refuses the job without creating it, so sending it again later is safe.
+_RETRYABLE_CODES = frozenset(
+    {"SlowDown", "ServiceUnavailable", "KmsFreqControl", "QueueSaturated", "QueuePaused"}
+)
 
 
 class ServiceError(CIError):

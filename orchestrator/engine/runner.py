@@ -12,9 +12,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from orchestrator.ci.client import CIClient
 from orchestrator.ci.models import JobDetail, Queue
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILED, EXIT_TRIPPED, EXIT_INCOMPLETE = 0, 1, 4, 75
 
@@ -89,16 +91,28 @@ class RunReport:
     requests: dict[str, int] = field(default_factory=dict)
 
 
-async def resolve_queue(client: CIClient, manifest: Manifest, resume: bool) -> Queue:
+async def resolve_queue(
+    client: CIClient,
+    manifest: Manifest,
+    resume: bool,
+    policy: retry.RetryPolicy | None = None,
+    budget: retry.RetryBudget | None = None,
+) -> Queue:
     """The manifest's queue, or the first Active pic queue; a Paused one only with `resume`."""
+    policy = policy or retry.RetryPolicy()
+    budget = budget or retry.RetryBudget()
+
+    async def retrying(fn: Callable[[], Awaitable[T]], name: str) -> T:
+        return await retry.call(fn, policy=policy, budget=budget, idempotent=True, name=name)
+
     wanted = manifest.target.queue_id
     if wanted:
-        page = await client.queues_page(queue_ids=[wanted])
+        page = await retrying(lambda: client.queues_page(queue_ids=[wanted]), "describe queue")
         queue = next((q for q in page.queues if q.queue_id == wanted), None)
         if queue is None:
             raise UsageError(f"{manifest.path}: [target] queue_id {wanted!r} does not exist")
     else:
-        queues = await client.list_queues()
+        queues = await retrying(client.list_queues, "list queues")
         if not queues:
             raise UsageError(f"bucket {manifest.target.bucket!r} has no pic queue")
         queue = next((q for q in queues if q.state == "Active"), queues[0])
@@ -108,8 +122,12 @@ async def resolve_queue(client: CIClient, manifest: Manifest, resume: bool) -> Q
                 f"queue {queue.queue_id} is Paused; resume it in the console or run again "
                 "with --resume-queue"
             )
-        queue = await client.update_queue(
-            queue.queue_id, name=queue.name, state="Active", notify=queue.notify or None
+        paused = queue
+        queue = await retrying(
+            lambda: client.update_queue(
+                paused.queue_id, name=paused.name, state="Active", notify=paused.notify or None
+            ),
+            "resume queue",
         )
         log.info("resumed queue %s", queue.queue_id)
     return queue
@@ -210,7 +228,8 @@ async def _process(
     report: RunReport,
     deadline_at: float | None,
 ) -> None:
-    queue = await resolve_queue(client, manifest, options.resume_queue)
+    budget = retry.RetryBudget()
+    queue = await resolve_queue(client, manifest, options.resume_queue, options.policy, budget)
     job = manifest.job
     template = JobTemplate(
         queue_id=queue.queue_id,
@@ -221,7 +240,6 @@ async def _process(
         callback_format=job.callback_format,
         callback_type=job.callback_type,
     )
-    budget = retry.RetryBudget()
     cap = int((queue.max_size or 10000) * options.queue_fill)
     outstanding = Outstanding(cap, ledger.outstanding_count())
     # `halt` stops submission (signal, deadline, breaker); `quit_tracking` stops tracking too.
@@ -274,7 +292,10 @@ async def _process(
         timers.append(loop.call_later(options.grace, quit_tracking.set))
 
     if deadline_at is not None:
-        timers.append(loop.call_later(max(0.0, deadline_at - time.monotonic()), deadline_reached))
+        if (left := deadline_at - time.monotonic()) > 0:
+            timers.append(loop.call_later(left, deadline_reached))
+        else:
+            deadline_reached()
     submitting = asyncio.Event()
     submitting.set()
     background = [

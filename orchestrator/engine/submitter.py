@@ -136,6 +136,8 @@ class Submitter:
                 batch = self.ledger.claim(min(room, self.claim_size))
                 if not batch:
                     break
+                # Reserve the room now: a later claim must not count on it while these are sent.
+                self.outstanding.add(len(batch))
                 for item in batch:
                     await queue.put(item)
         finally:
@@ -154,6 +156,7 @@ class Submitter:
         while (item := await queue.get()) is not None:
             if stop.is_set() or self.budget.exhausted:
                 self._results.released.append(item.item_id)  # claimed but never sent
+                await self.outstanding.done(1)
                 continue
             await self._submit(item)
             self._results.maybe_flush()
@@ -170,8 +173,8 @@ class Submitter:
             )
         except CIError as exc:
             self._record_error(item, exc)
+            await self.outstanding.done(1)
             return
-        self.outstanding.add(1)
         self.stats.submitted += 1
         self._results.submitted.append((item.item_id, job.job_id))
 
