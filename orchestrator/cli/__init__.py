@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from orchestrator.cli.cancel import cancel_command
 from orchestrator.cli.emulator import emulator_command
+from orchestrator.cli.queue import queue_group
 from orchestrator.cli.report import report_command, status_command
 from orchestrator.cli.run import run_command
 
@@ -17,7 +19,14 @@ def cli() -> None:
     """Bulk image processing on Tencent Cloud Infinite, tracked in a SQLite ledger."""
 
 
-for _command in (run_command, status_command, report_command, emulator_command):
+for _command in (
+    run_command,
+    status_command,
+    report_command,
+    cancel_command,
+    queue_group,
+    emulator_command,
+):
     cli.add_command(_command)
 
 

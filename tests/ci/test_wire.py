@@ -248,7 +248,9 @@ def test_html_error_page_from_a_proxy_keeps_status_and_says_what_it_was() -> Non
         (504, "HTTP504", Disposition.UNKNOWN),
         (400, "InvalidArgument", Disposition.PERMANENT),
         (401, "InvalidAuthorization", Disposition.PERMANENT),
-        (403, "QueueSaturated", Disposition.PERMANENT),
+        (403, "QueueSaturated", Disposition.RETRYABLE),
+        (403, "QueuePaused", Disposition.RETRYABLE),
+        (403, "AccessDenied", Disposition.PERMANENT),
         (404, "NoSuchKey", Disposition.PERMANENT),
     ],
 )
