@@ -107,7 +107,8 @@ def run_command(
                 policy=RetryPolicy(attempts=limits.max_attempts),
                 progress_every=every,
             )
-            code = asyncio.run(_run(manifest, options, progress, metrics_file))
+            code, summary = asyncio.run(_run(manifest, options, progress, metrics_file))
+    click.echo(summary)  # after the progress bar is gone
     sys.exit(code)
 
 
@@ -116,7 +117,7 @@ async def _run(
     options: RunOptions,
     progress: Callable[[Progress], None],
     metrics_file: Path | None,
-) -> int:
+) -> tuple[int, str]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -153,8 +154,7 @@ async def _run(
             manifest.path.parent / ".picjobs" / f"{manifest.name}-data" / manifest.job.output_bucket
         )
         lines.append(f"output images are in {out}")
-    click.echo("\n".join(lines))
-    return report.exit_code
+    return report.exit_code, "\n".join(lines)
 
 
 def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
