@@ -15,7 +15,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -685,7 +685,7 @@ class Ledger:
         sql = "SELECT job_level, count(*) FROM items WHERE state = ? GROUP BY job_level"
         return {int(level): int(count) for level, count in self._conn.execute(sql, (state,))}
 
-    def iter_items(self, states: Collection[str] | None = None) -> Iterator[ItemRow]:
+    def iter_items(self, states: Collection[str] | None = None) -> Generator[ItemRow]:
         """Every row in insertion order, streamed; only those in `states` when given."""
         params = () if states is None else tuple(states)
         where = "" if states is None else f"WHERE state IN ({', '.join('?' * len(params))})"

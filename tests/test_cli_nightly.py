@@ -6,6 +6,8 @@ import csv
 import json
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.emulator.server import EmulatorThread
+from orchestrator.items import Item
 from orchestrator.ledger import Ledger, LockInfo
 
 from .support import BUCKET, emulator_thread, env, put_images, write_manifest
@@ -157,3 +160,24 @@ def test_a_deadline_that_is_not_a_duration_is_a_usage_error(manifest: Path) -> N
     code, _, err = _invoke("run", "--deadline", "soon", str(manifest))
     assert code == 2
     assert "'soon' is not a duration like 90s, 30m, 6h or 1h30m" in err
+
+
+def test_a_report_piped_into_head_ends_quietly(manifest: Path) -> None:
+    path = _ledger(manifest)
+    path.parent.mkdir()
+    with Ledger.open(path) as db:
+        db.add_items(
+            Item(f"id{i}", BUCKET, f"k/{i}.png", BUCKET, "ap-guangzhou", f"o/{i}.png", 0)
+            for i in range(20000)
+        )
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "report", "--format", "jsonl", str(manifest)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
+    )  # fmt: skip
+    assert writer.stdout is not None
+    first = writer.stdout.read(10)
+    writer.stdout.close()  # what `head` does once it has enough
+    _, err = writer.communicate(timeout=30)
+    assert first == b'{"bucket":'
+    assert writer.returncode == 0
+    assert err == b""

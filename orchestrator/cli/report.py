@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import sys
 
 import click
 
@@ -58,10 +61,18 @@ def report_command(
         manifest = load(manifest_path, ledger)
         if not manifest.ledger_path.exists():
             raise UsageError(f"{manifest.ledger_path}: no ledger yet; run the manifest first")
-        with Ledger.open(manifest.ledger_path) as db, open_output(output) as out:
-            if failed_only:
-                csv.writer(out, lineterminator="\n").writerows(
-                    failed_manifest(db.iter_items(["failed"]))
-                )
-            else:
-                write_report(db.iter_items(), out, fmt)
+        with (
+            Ledger.open(manifest.ledger_path) as db,
+            open_output(output) as out,
+            contextlib.closing(db.iter_items(["failed"] if failed_only else None)) as rows,
+        ):
+            try:
+                if failed_only:
+                    csv.writer(out, lineterminator="\n").writerows(failed_manifest(rows))
+                else:
+                    write_report(rows, out, fmt)
+                out.flush()
+            except BrokenPipeError:
+                # `picjobs report | head`: the reader has all it wanted.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(0)
