@@ -9,10 +9,17 @@ import string
 from fnmatch import fnmatchcase
 
 from orchestrator.config import Manifest
-from orchestrator.exceptions import ManifestError
+from orchestrator.exceptions import ManifestError, SourceError
 from orchestrator.items import Item, ObjectRef
 
-__all__ = ["Planner", "item_id", "key_parts", "render_output"]
+__all__ = ["Planner", "item_id", "key_parts", "object_key", "render_output"]
+
+
+def object_key(key: str) -> str:
+    """The key of the object `key` names. The object of key `k` is addressed by the path `/k`
+    and COS keys never start with '/', so a '/' in front (as hand-made CSVs write keys) is
+    that path's separator, not part of the key: `/photos/a.jpg` names `photos/a.jpg`."""
+    return key.lstrip("/")
 
 
 def key_parts(key: str) -> dict[str, str]:
@@ -66,30 +73,42 @@ class Planner:
         """The row's level, else the first matching rule's, else the manifest's."""
         if ref.job_level is not None:
             return ref.job_level
+        key = object_key(ref.key)
         for rule in self._job.priority:
-            if fnmatchcase(ref.key, rule.match):
+            if fnmatchcase(key, rule.match):
                 return rule.job_level
         return self._job.job_level
 
     def plan(self, ref: ObjectRef) -> Item:
-        output_key = ref.output_key or render_output(self._job.output, ref.key)
-        if not output_key:
-            raise ManifestError(
-                f"{self._manifest.path}: [job] output: {self._job.output!r} gives an empty"
-                f" object key for {ref.key!r}"
-            )
+        key = object_key(ref.key)
+        where = "" if ref.line is None else f" (line {ref.line})"
+        if not key:
+            raise SourceError(f"source key {ref.key!r}{where} names no object")
+        if ref.output_key:
+            output_key = object_key(ref.output_key)
+            if not output_key:
+                raise SourceError(
+                    f"output {ref.output_key!r} for {ref.key!r}{where} names no object"
+                )
+        else:
+            output_key = render_output(self._job.output, key)
+            if not output_key:
+                raise ManifestError(
+                    f"{self._manifest.path}: [job] output: {self._job.output!r} gives an empty"
+                    f" object key for {ref.key!r}"
+                )
         output_bucket = self._job.output_bucket
         return Item(
             item_id=item_id(
                 self._manifest.name,
                 ref.bucket,
-                ref.key,
+                key,
                 output_bucket,
                 output_key,
                 self._fingerprint,
             ),
             bucket=ref.bucket,
-            key=ref.key,
+            key=key,
             output_bucket=output_bucket,
             output_region=self._job.output_region,
             output_key=output_key,

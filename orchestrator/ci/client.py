@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -179,7 +179,36 @@ class CIClient:
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         content_type: str = "application/xml",
+        decompress: bool = True,
     ) -> bytes:
+        async with self._open(
+            op,
+            method,
+            path,
+            service=service,
+            params=params,
+            body=body,
+            content_type=content_type,
+            decompress=decompress,
+        ) as resp:
+            return await self._read_bounded(resp)
+
+    @contextlib.asynccontextmanager
+    async def _open(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        service: str = "ci",
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str = "application/xml",
+        decompress: bool = True,
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send one signed request; yield the response once it is known to be a success (an
+        error answer is read and raised as a ServiceError)."""
         s = self.settings
         params = dict(params or {})
         headers = {"Host": s.host(service)}
@@ -199,23 +228,29 @@ class CIClient:
         if service == "ci" and self.limiter is not None:
             await self.limiter.acquire()
         self.requests[op] += 1
+        session = self._get_session()
         async with self._slots:
             with translate_errors():
-                async with self._get_session().request(
-                    method, url, data=body, headers=headers, allow_redirects=False
+                async with session.request(
+                    method,
+                    url,
+                    data=body,
+                    headers=headers,
+                    allow_redirects=False,
+                    auto_decompress=decompress,
+                    timeout=timeout or session.timeout,
                 ) as resp:
-                    data = await self._read_bounded(resp)
                     if resp.status >= 300:
                         error = wire.parse_error(
                             resp.status,
-                            data,
+                            await self._read_bounded(resp),
                             resp.headers.get("Content-Type", ""),
                             _retry_after(resp.headers.get("Retry-After")),
                         )
                         if error.throttled and self.limiter is not None:
                             self.limiter.on_throttle(error.retry_after)
                         raise error
-                    return data
+                    yield resp
 
     async def _read_bounded(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.settings.max_body
@@ -364,7 +399,27 @@ class CIClient:
             marker = page.next_marker
 
     async def get_object(self, key: str) -> bytes:
-        return await self._call("get_object", "GET", "/" + key.lstrip("/"), service="cos")
+        """The object's bytes as stored (never decompressed), up to `max_body`."""
+        return await self._call(
+            "get_object", "GET", "/" + key.lstrip("/"), service="cos", decompress=False
+        )
+
+    async def iter_object(self, key: str, chunk_size: int = MiB) -> AsyncGenerator[bytes, None]:
+        """The object's bytes as stored, in chunks as they arrive: no size cap and no overall
+        time limit (only the connect and read timeouts), for objects too big to hold. Close
+        it (contextlib.aclosing) when stopping early."""
+        s = self.settings
+        timeout = aiohttp.ClientTimeout(sock_connect=s.connect_timeout, sock_read=s.read_timeout)
+        async with self._open(
+            "get_object",
+            "GET",
+            "/" + key.lstrip("/"),
+            service="cos",
+            decompress=False,
+            timeout=timeout,
+        ) as resp:
+            while chunk := await resp.content.read(chunk_size):
+                yield chunk
 
     async def put_object(
         self, key: str, data: bytes, content_type: str = "application/octet-stream"

@@ -251,9 +251,17 @@ def _drop(request: web.Request) -> web.StreamResponse:
 
 async def _serve(call: Call) -> web.StreamResponse:
     emulator, request = call.emulator, call.request
-    fault, delay = emulator.faults.draw(call.route.name, ci=call.ci)
+    route = call.route.name
+    fault, delay, hold = emulator.faults.draw(route, ci=call.ci)
+    stats = emulator.backend.stats
     if delay:
+        stats.fault(route, "latency")
         await asyncio.sleep(delay)
+        if _hung_up(request):  # the client gave up first: the request is never handled
+            stats.fault(route, "abandoned")
+            return _Dropped()
+    if fault is not Fault.NONE:
+        stats.fault(route, fault.value)
     if fault is Fault.RESET_BEFORE:
         return _drop(request)
     injected: dict[Fault, ApiError] = {
@@ -281,8 +289,18 @@ async def _serve(call: Call) -> web.StreamResponse:
     if fault is Fault.RESET_AFTER:
         return _drop(request)
     if fault is Fault.MALFORMED and response.status == 200 and isinstance(response, web.Response):
-        return _truncated(call, response)
+        response = _truncated(call, response)
+    if hold:
+        stats.fault(route, "latency_after")
+        await asyncio.sleep(hold)
+        if _hung_up(request):
+            return _Dropped()
     return response
+
+
+def _hung_up(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 def _admit(call: Call) -> None:

@@ -191,6 +191,8 @@ class Backend:
         self._runtimes: dict[str, _Runtime] = {}  # by bucket
         self._jobs: dict[str, Job] = {}
         self._bucket_jobs: dict[str, list[Job]] = {}
+        # (bucket, input object) -> its jobs in creation order, for the inputObject filter
+        self._input_jobs: dict[tuple[str, str], list[Job]] = {}
         self._seq = 0
 
     @_locked
@@ -399,6 +401,7 @@ class Backend:
         )
         self._jobs[job.job_id] = job
         self._bucket_jobs.setdefault(bucket, []).append(job)
+        self._input_jobs.setdefault((bucket, request.input_object), []).append(job)
         runtime.pending[job.job_id] = job
         if not paused:
             heapq.heappush(runtime.heap, (-request.job_level, job.seq, job.job_id))
@@ -467,7 +470,10 @@ class Backend:
         """One page of the bucket's jobs and the token of the next page ('' on the last)."""
         if query.workflow_id or query.inventory_trigger_job_id:
             return [], ""  # the emulator has no workflows or batch jobs
-        jobs = self._bucket_jobs.get(bucket, [])
+        if query.input_object is None:
+            jobs = self._bucket_jobs.get(bucket, [])
+        else:
+            jobs = self._input_jobs.get((bucket, query.input_object), [])
         if query.next_token:
             if not query.next_token.isdigit():
                 raise InvalidArgument("nextToken is not valid")

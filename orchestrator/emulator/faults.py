@@ -9,7 +9,14 @@ the outcomes exclude each other (their sum must not exceed 1):
   so the client never sees the answer;
 * `malformed`: the request takes effect and a 200 comes back with a truncated body.
 
-`latency` is drawn separately: that fraction of requests is held `latency_seconds` first.
+Latency is drawn separately, and a request gets at most one of its two kinds:
+
+* `latency`: that fraction of requests is held `latency_seconds` before anything happens. A
+  request whose client hangs up during the hold (a client timeout shorter than the hold) is
+  dropped unhandled, as a server does with a request it has not started on: no job is created;
+* `latency_after`: that fraction of requests takes effect at once and its answer is held
+  `latency_seconds`, so a client that gives up first has lost the answer to a request that
+  did create its job.
 """
 
 from __future__ import annotations
@@ -18,9 +25,9 @@ import enum
 import random
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["Fault", "FaultConfig", "FaultInjector"]
+__all__ = ["Draw", "Fault", "FaultConfig", "FaultInjector"]
 
 
 class Fault(enum.Enum):
@@ -54,18 +61,21 @@ class FaultConfig:
     reset_after: float = 0.0
     malformed: float = 0.0
     latency: float = 0.0
+    latency_after: float = 0.0
     latency_seconds: float = 0.0
     routes: tuple[str, ...] = ("ci",)
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for outcome in (*_OUTCOMES, "latency"):
+        for outcome in (*_OUTCOMES, "latency", "latency_after"):
             name = outcome if isinstance(outcome, str) else outcome.value
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a fraction between 0 and 1")
         if sum(getattr(self, outcome.value) for outcome in _OUTCOMES) > 1.0 + 1e-9:
             raise ValueError("the fault fractions add up to more than 1")
+        if self.latency + self.latency_after > 1.0 + 1e-9:
+            raise ValueError("latency and latency_after add up to more than 1")
         if self.latency_seconds < 0:
             raise ValueError("latency_seconds must be >= 0")
 
@@ -107,6 +117,15 @@ class FaultConfig:
         return cls(**values)
 
 
+class Draw(NamedTuple):
+    """The fate of one request: its outcome, and how long to hold it before and after it
+    takes effect (seconds, at most one of the two non-zero)."""
+
+    fault: Fault
+    delay: float = 0.0
+    hold: float = 0.0
+
+
 class FaultInjector:
     """Draws the fault for each request from a configuration and its own RNG."""
 
@@ -117,18 +136,22 @@ class FaultInjector:
         self.config = config
         self._rng = random.Random(config.seed)
 
-    def draw(self, route: str, *, ci: bool) -> tuple[Fault, float]:
-        """The outcome for one request and the latency to add before it, in seconds."""
+    def draw(self, route: str, *, ci: bool) -> Draw:
+        """The outcome for one request and the latency to add before or after it."""
         config = self.config
         if not config.covers(route, ci=ci):
-            return Fault.NONE, 0.0
-        delay = 0.0
-        if config.latency and self._rng.random() < config.latency:
-            delay = config.latency_seconds
+            return Draw(Fault.NONE)
+        delay = hold = 0.0
+        if config.latency or config.latency_after:
+            roll = self._rng.random()
+            if roll < config.latency:
+                delay = config.latency_seconds
+            elif roll < config.latency + config.latency_after:
+                hold = config.latency_seconds
         roll = self._rng.random()
         for outcome in _OUTCOMES:
             share = config.fraction(outcome)
             if roll < share:
-                return outcome, delay
+                return Draw(outcome, delay, hold)
             roll -= share
-        return Fault.NONE, delay
+        return Draw(Fault.NONE, delay, hold)

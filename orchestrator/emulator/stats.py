@@ -12,11 +12,16 @@ _TIMES_KEPT = 100_000
 
 
 class Stats:
-    """Requests per route, responses per status, and what was submitted how often."""
+    """Requests per route, responses per status, faults injected per kind, and what was
+    submitted how often."""
 
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()
         self.responses: Counter[str] = Counter()  # HTTP status, or 'dropped'
+        # (route, kind) -> faults that took effect; kind is a Fault value, 'latency' or
+        # 'latency_after' for a held request, or 'abandoned' for a request held before it was
+        # handled whose client hung up meanwhile (its drawn outcome never applied).
+        self.faults: Counter[tuple[str, str]] = Counter()
         self.jobs_created = 0
         # (input bucket, input key, output bucket, output key) -> jobs created for it
         self.submissions: Counter[tuple[str, str, str, str]] = Counter()
@@ -30,15 +35,27 @@ class Stats:
     def response(self, status: int | str) -> None:
         self.responses[str(status)] += 1
 
+    def fault(self, route: str, kind: str) -> None:
+        self.faults[route, kind] += 1
+
     def job_created(self, pair: tuple[str, str, str, str]) -> None:
         self.jobs_created += 1
         self.submissions[pair] += 1
 
     def snapshot(self, *, times: bool = False) -> dict[str, Any]:
         duplicated = {pair: n for pair, n in self.submissions.items() if n > 1}
+        totals: Counter[str] = Counter()
+        by_route: dict[str, Counter[str]] = {}
+        for (route, kind), n in self.faults.items():
+            totals[kind] += n
+            by_route.setdefault(route, Counter())[kind] += n
         result: dict[str, Any] = {
             "requests": dict(sorted(self.requests.items())),
             "responses": dict(sorted(self.responses.items())),
+            "faults": dict(sorted(totals.items())),
+            "faults_by_route": {
+                route: dict(sorted(kinds.items())) for route, kinds in sorted(by_route.items())
+            },
             "jobs_created": self.jobs_created,
             "submissions": [
                 {

@@ -3,7 +3,9 @@
 The first attempt runs without tenacity (its bookkeeping costs more than the request on the
 success path); only after a failure worth retrying does tenacity take over. Waits are full
 jitter, capped, and never shorter than a Retry-After. The budget (a token bucket shared by a
-run, as in the AWS SDKs' retry quota) stops an outage from multiplying traffic.
+run, as in the AWS SDKs' retry quota) stops an outage from multiplying traffic: a call that
+succeeds after retrying gives back what its last retry took, so a steady share of failed
+requests that retries get through costs little, while retries that keep failing drain it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import TypeVar
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
-    retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
     wait_random_exponential,
@@ -46,7 +47,8 @@ class RetryPolicy:
 
 
 class RetryBudget:
-    """A shared allowance of retries: each retry spends tokens, each clean success earns one."""
+    """A shared allowance of retries: each retry spends tokens, each clean success earns one,
+    and a success after retries gives back the cost of its last retry."""
 
     def __init__(
         self, capacity: int = 500, retry_cost: int = 5, timeout_cost: int = 10, refund: int = 1
@@ -61,15 +63,19 @@ class RetryBudget:
     def exhausted(self) -> bool:
         return self.tokens < self.retry_cost
 
+    def cost(self, exc: CIError) -> int:
+        return self.timeout_cost if isinstance(exc, ReadTimeout) else self.retry_cost
+
     def take(self, exc: CIError) -> bool:
-        cost = self.timeout_cost if isinstance(exc, ReadTimeout) else self.retry_cost
+        cost = self.cost(exc)
         if self.tokens < cost:
             return False
         self.tokens -= cost
         return True
 
-    def succeeded(self) -> None:
-        self.tokens = min(self.capacity, self.tokens + self.refund)
+    def succeeded(self, retry_cost: int = 0) -> None:
+        """A call succeeded: `retry_cost` is what its last retry took (0 when it was not retried)."""
+        self.tokens = min(self.capacity, self.tokens + (retry_cost or self.refund))
 
 
 def should_retry(exc: BaseException, *, idempotent: bool) -> bool:
@@ -121,8 +127,19 @@ async def call(
             raise exc
         return await fn()
 
-    def retryable(exc: BaseException) -> bool:
-        return should_retry(exc, idempotent=idempotent) and budget.take(exc)  # type: ignore[arg-type]
+    last_cost = 0
+
+    def retryable(state: RetryCallState) -> bool:
+        nonlocal last_cost
+        exc = state.outcome.exception() if state.outcome else None
+        if not isinstance(exc, CIError) or not should_retry(exc, idempotent=idempotent):
+            return False
+        if state.attempt_number >= policy.attempts:
+            return False  # out of attempts: no retry follows, so none is paid for
+        if not budget.take(exc):
+            return False
+        last_cost = budget.cost(exc)
+        return True
 
     def note(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -132,9 +149,10 @@ async def call(
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.timeout),
         wait=_wait(policy),
-        retry=retry_if_exception(retryable),
+        retry=retryable,
         before_sleep=note,
         reraise=True,
     )
     result = await retrying(replay)
+    budget.succeeded(last_cost)
     return result

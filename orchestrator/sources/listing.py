@@ -5,14 +5,37 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from orchestrator.ci.client import CIClient
+from orchestrator.ci.models import ObjectPage
+from orchestrator.engine import retry
 from orchestrator.items import ObjectRef
 
 __all__ = ["iter_prefix"]
 
 
-async def iter_prefix(client: CIClient, bucket: str, prefix: str) -> AsyncIterator[list[ObjectRef]]:
-    """One list of ObjectRefs per listing page; folder markers (keys ending in '/') are skipped."""
-    async for page in client.iter_object_pages(prefix=prefix):
+async def iter_prefix(
+    client: CIClient,
+    bucket: str,
+    prefix: str,
+    *,
+    policy: retry.RetryPolicy | None = None,
+    budget: retry.RetryBudget | None = None,
+) -> AsyncIterator[list[ObjectRef]]:
+    """One list of ObjectRefs per listing page; folder markers (keys ending in '/') are skipped.
+
+    A page that fails (COS throttles with 503 SlowDown) is asked for again per `policy`; listing
+    changes nothing, so even a page whose answer was lost is simply asked for again.
+    """
+    policy = policy or retry.RetryPolicy()
+    budget = budget or retry.RetryBudget()
+    marker = ""
+    while True:
+
+        async def page_after(after: str = marker) -> ObjectPage:
+            return await client.list_objects_page(prefix=prefix, marker=after)
+
+        page = await retry.call(
+            page_after, policy=policy, budget=budget, idempotent=True, name="list objects"
+        )
         yield [
             ObjectRef(
                 bucket=bucket,
@@ -24,6 +47,9 @@ async def iter_prefix(client: CIClient, bucket: str, prefix: str) -> AsyncIterat
             for entry in page.entries
             if not entry.key.endswith("/")
         ]
+        if not page.is_truncated or not page.next_marker or page.next_marker == marker:
+            return
+        marker = page.next_marker
 
 
 def _iso(value: str | None) -> str | None:
