@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.server import EmulatorThread
 from orchestrator.items import Item
 from orchestrator.ledger import Ledger, LockInfo
@@ -181,3 +182,16 @@ def test_a_report_piped_into_head_ends_quietly(manifest: Path) -> None:
     assert first == b'{"bucket":'
     assert writer.returncode == 0
     assert err == b""
+
+
+def test_ci_unavailable_at_startup_exits_75_so_cron_runs_it_again(
+    tmp_path: Path, emu: EmulatorThread
+) -> None:
+    emu.running.emulator.faults.configure(FaultConfig(error_503=1.0))
+    manifest = write_manifest(tmp_path, emu.url, 'prefix = "img/"', "[limits]\nmax_attempts = 1\n")
+    code, _, err = _invoke("run", "--quiet", str(manifest))
+    assert code == 75
+    assert err.startswith("picjobs: error: HTTP 503")
+    assert err.endswith("; run again to resume\n")
+    with Ledger.open(_ledger(manifest)) as db:
+        assert db.counts()["pending"] == 6

@@ -25,7 +25,7 @@ def test_without_a_rate_the_eta_is_unknown() -> None:
 
 
 def test_off_a_terminal_progress_is_a_log_line_every_few_seconds(caplog: pytest.LogCaptureFixture) -> None:
-    log = logging.getLogger("orchestrator.test-progress")
+    log = logging.getLogger("progress-test")
     with caplog.at_level(logging.INFO, logger=log.name), display(True, log) as (update, every):
         update(Progress({**COUNTS, "pending": 1}, total=1, done=0, rate=0.0, eta=None))
     assert every == LOG_EVERY
@@ -33,7 +33,7 @@ def test_off_a_terminal_progress_is_a_log_line_every_few_seconds(caplog: pytest.
 
 
 def test_quiet_or_json_runs_show_no_progress(caplog: pytest.LogCaptureFixture) -> None:
-    log = logging.getLogger("orchestrator.test-progress")
+    log = logging.getLogger("progress-test")
     with caplog.at_level(logging.INFO, logger=log.name), display(False, log) as (update, _):
         update(Progress(COUNTS, total=0, done=0, rate=0.0, eta=None))
     assert caplog.messages == []

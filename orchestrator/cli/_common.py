@@ -20,11 +20,12 @@ from orchestrator.ci.client import CIClient, ClientSettings
 from orchestrator.ci.signing import Credentials
 from orchestrator.config import Manifest, load_manifest
 from orchestrator.engine.ratelimit import AdaptiveRateLimiter
-from orchestrator.exceptions import PicjobsError, UsageError
+from orchestrator.exceptions import CIError, Disposition, PicjobsError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("orchestrator")
 EMBEDDED = "embedded"
+EXIT_INCOMPLETE = 75
 
 
 @contextlib.contextmanager
@@ -32,6 +33,12 @@ def errors() -> Iterator[None]:
     """Our errors become one line on stderr and their exit code; no traceback for bad input."""
     try:
         yield
+    except CIError as exc:
+        # A service that is down now may be up tonight: what is recorded stays, so say resumable.
+        transient = exc.disposition is not Disposition.PERMANENT
+        hint = "; run again to resume" if transient else ""
+        click.echo(f"picjobs: error: {exc}{hint}", err=True)
+        sys.exit(EXIT_INCOMPLETE if transient else exc.exit_code)
     except PicjobsError as exc:
         click.echo(f"picjobs: error: {exc}", err=True)
         sys.exit(exc.exit_code)

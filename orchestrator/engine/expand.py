@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from orchestrator.ci.client import CIClient
 from orchestrator.config import Manifest
+from orchestrator.engine import retry
 from orchestrator.items import Item, ObjectRef
 from orchestrator.plan import Planner
 from orchestrator.sources.csv import iter_csv
@@ -37,26 +38,35 @@ async def _csv_batches(manifest: Manifest) -> AsyncIterator[list[ObjectRef]]:
         await asyncio.sleep(0)  # let signals and the rest of the loop in between batches
 
 
-def source_batches(manifest: Manifest, client: CIClient) -> AsyncIterator[list[ObjectRef]]:
+def source_batches(
+    manifest: Manifest,
+    client: CIClient,
+    policy: retry.RetryPolicy | None = None,
+    budget: retry.RetryBudget | None = None,
+) -> AsyncIterator[list[ObjectRef]]:
     src = manifest.source
+    bucket = manifest.target.bucket
     if src.kind == "csv":
         return _csv_batches(manifest)
     if src.kind == "prefix":
-        return iter_prefix(client, manifest.target.bucket, src.prefix or "")
+        return iter_prefix(client, bucket, src.prefix or "", policy=policy, budget=budget)
     assert src.inventory_key is not None
-    return iter_inventory(client, manifest.target.bucket, src.inventory_key)
+    return iter_inventory(client, bucket, src.inventory_key, policy=policy, budget=budget)
 
 
 async def expand(
     manifest: Manifest,
     client: CIClient,
     add: Callable[[list[Item]], int],
+    *,
+    policy: retry.RetryPolicy | None = None,
+    budget: retry.RetryBudget | None = None,
 ) -> Expansion:
     """Plan every object the source yields and hand the items to `add` one batch at a time."""
     planner = Planner(manifest)
     keep = ObjectFilter(manifest.source).matches
     result = Expansion()
-    async for refs in source_batches(manifest, client):
+    async for refs in source_batches(manifest, client, policy, budget):
         result.seen += len(refs)
         items = [planner.plan(ref) for ref in refs if keep(ref)]
         result.matched += len(items)

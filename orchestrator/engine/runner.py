@@ -157,7 +157,7 @@ async def run(
     if recovered:
         log.info("%d submissions of an interrupted run have an unknown outcome", recovered)
 
-    expansion = await _expand(manifest, ledger, client)
+    expansion = await _expand(manifest, ledger, client, options.policy)
     report = RunReport(EXIT_OK, ledger.counts(), expansion)
     if options.retry_failed:
         report.retried = ledger.retry_failed()
@@ -199,13 +199,15 @@ def source_fingerprint(manifest: Manifest) -> str | None:
     return json.dumps(parts)
 
 
-async def _expand(manifest: Manifest, ledger: Ledger, client: CIClient) -> Expansion:
+async def _expand(
+    manifest: Manifest, ledger: Ledger, client: CIClient, policy: retry.RetryPolicy
+) -> Expansion:
     fingerprint = source_fingerprint(manifest)
     if fingerprint is not None and ledger.meta_get("expanded_source") == fingerprint:
         log.info("the CSV and manifest are unchanged since they were expanded; skipping expansion")
         return Expansion(skipped=True)
     add = functools.partial(ledger.add_items, refresh_changed=manifest.job.reprocess_changed)
-    expansion = await expand(manifest, client, add)
+    expansion = await expand(manifest, client, add, policy=policy, budget=retry.RetryBudget())
     if fingerprint is not None:
         ledger.meta_set("expanded_source", fingerprint)
     log.info(

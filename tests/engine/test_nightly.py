@@ -57,16 +57,21 @@ async def test_a_wrong_template_id_trips_the_breaker_after_the_configured_streak
 
 
 async def test_a_failure_share_above_the_limit_trips_the_breaker_with_the_dominant_code(
-    tmp_path: Path, data: Path, emulator: RunningEmulator
+    tmp_path: Path, data: Path
 ) -> None:
-    seed(emulator, data, [f"a/{i:02d}.png" for i in range(0, 40, 2)])
-    for i in range(1, 40, 2):
-        (data / BUCKET / f"a/{i:02d}.png").write_bytes(b"not an image")
-    emulator.emulator.reset()
-    limits = "[limits]\nconcurrency = 1\nmin_finished = 10\nmax_failure_percent = 30\n"
-    manifest = write_manifest(tmp_path, 'prefix = "a/"', extra=limits)
+    # A queue of 3 keeps at most 2 jobs outstanding, so submission cannot run far ahead of
+    # the failures the tracker sees.
+    config = EmulatorConfig(data_dir=data, default_bucket=BUCKET, credentials=CREDS, rate=None,
+                            queue_max_size=3)  # fmt: skip
+    async with running_emulator(config) as emulator:
+        seed(emulator, data, [f"a/{i:02d}.png" for i in range(0, 40, 2)])
+        for i in range(1, 40, 2):
+            (data / BUCKET / f"a/{i:02d}.png").write_bytes(b"not an image")
+        emulator.emulator.reset()
+        limits = "[limits]\nconcurrency = 1\nmin_finished = 10\nmax_failure_percent = 30\n"
+        manifest = write_manifest(tmp_path, 'prefix = "a/"', extra=limits)
 
-    report, _ = await run_manifest(manifest, emulator)
+        report, _ = await run_manifest(manifest, emulator)
 
     assert report.exit_code == 4
     assert report.trip is not None
