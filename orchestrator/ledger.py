@@ -665,6 +665,15 @@ class Ledger:
         return [ClaimedItem(*row[:-1], attempts=row[-1]) for row in rows]
 
     @_guarded("read ledger")
+    def past_job_ids(self, item_id: str) -> set[str]:
+        """Every JobId this item has had: earlier jobs that reconciliation must not adopt."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT job_id FROM attempts_log WHERE item_id = ? AND job_id IS NOT NULL",
+            (item_id,),
+        )
+        return {row[0] for row in rows}
+
+    @_guarded("read ledger")
     def unknown_since(self) -> datetime | None:
         """When the oldest item of unknown outcome was last touched, or None if there is none."""
         value = self._scalar("SELECT min(updated_at) FROM items WHERE state = 'unknown'")

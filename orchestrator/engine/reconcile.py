@@ -93,10 +93,14 @@ class Reconciler:
         jobs = await retry.call(
             lookup, policy=self.policy, budget=self.budget, idempotent=True, name="reconcile"
         )
+        # A job this item had before (a failed one before --retry-failed, a successful one
+        # before its object changed) is not the answer to this submission.
+        earlier = self.ledger.past_job_ids(item.item_id)
         matches = [
             job
             for job in jobs
-            if job.input_object.lstrip("/") == item.key.lstrip("/")
+            if job.job_id not in earlier
+            and job.input_object.lstrip("/") == item.key.lstrip("/")
             and job.output_object.lstrip("/") == item.output_key.lstrip("/")
             and (not job.output_bucket or job.output_bucket == item.output_bucket)
         ]

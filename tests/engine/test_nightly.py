@@ -206,3 +206,23 @@ async def test_an_unchanged_csv_is_not_expanded_again_and_costs_no_request(
     assert again.requests == {}
     assert after == before
     assert (grown.expansion.skipped, grown.expansion.added, grown.exit_code) == (False, 1, 0)
+
+
+async def test_a_retried_item_whose_answer_is_lost_is_not_matched_to_its_earlier_failed_job(
+    tmp_path: Path, data: Path, emulator: RunningEmulator
+) -> None:
+    seed(emulator, data, ["a/good.png"])
+    (data / BUCKET / "a/bad.png").write_bytes(b"not an image")
+    emulator.emulator.reset()
+    manifest = write_manifest(tmp_path, 'prefix = "a/"')
+    first, _ = await run_manifest(manifest, emulator)
+    assert first.counts["failed"] == 1
+    (data / BUCKET / "a/bad.png").write_bytes(TINY)  # fixed in place; the failed job stays listed
+    emulator.backend.advance(60)  # the new job is created a minute after the failed one
+    emulator.emulator.faults.configure(FaultConfig(reset_after=1.0, routes=("POST /pic_jobs",)))
+
+    retried, _ = await run_manifest(manifest, emulator, dataclasses.replace(OPTIONS, retry_failed=True))
+
+    assert (retried.exit_code, retried.adopted) == (0, 1)
+    assert _rows(manifest)["a/bad.png"] == ("success", 2, None)
+    assert emulator.backend.stats.snapshot()["jobs_created"] == 3
