@@ -8,6 +8,7 @@ import json
 import math
 import re
 import string
+import sys
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from orchestrator.exceptions import ManifestError
 
 __all__ = [
     "EMBEDDED_ENDPOINT",
+    "MAX_MANIFEST_BYTES",
     "MAX_USER_DATA",
     "OUTPUT_PLACEHOLDERS",
     "JobConfig",
@@ -38,6 +40,8 @@ __all__ = [
 SourceKind = Literal["prefix", "csv", "inventory"]
 OUTPUT_PLACEHOLDERS = ("key", "dir", "name", "stem", "ext")
 MAX_USER_DATA = 1024
+# Far beyond any hand-written manifest; bounds what a wrong path can make us read.
+MAX_MANIFEST_BYTES = 1024 * 1024
 # `[target] endpoint = "embedded"` runs the emulator in-process (the demo does).
 EMBEDDED_ENDPOINT = "embedded"
 
@@ -143,10 +147,21 @@ def load_manifest(path: str | Path) -> Manifest:
     """Read, parse and validate a manifest; every problem is a one-line ManifestError."""
     shown = str(path)
     text = _read_text(Path(path), shown)
+    _check_key_depth(shown, text)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(_syntax_message(shown, text, str(exc))) from None
+    except ValueError:  # int()'s limit on decimal digits, which tomllib lets through
+        limit = sys.get_int_max_str_digits()
+        found = re.search(rf"[0-9_]{{{limit + 1},}}", text)
+        line = "" if found is None else f":{text.count(chr(10), 0, found.start()) + 1}"
+        raise ManifestError(f"{shown}{line}: a number of more than {limit} digits") from None
+    except RecursionError:
+        lines = text.splitlines()
+        deep = (n for n, line in enumerate(lines, 1) if line.count("[") + line.count("{") > 100)
+        line = next((f":{number}" for number in deep), "")
+        raise ManifestError(f"{shown}{line}: arrays or inline tables nested too deeply") from None
     return _Validator(shown, Path(path).resolve(), text, data).manifest()
 
 
@@ -155,13 +170,20 @@ def load_manifest(path: str | Path) -> Manifest:
 
 def _read_text(path: Path, shown: str) -> str:
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise ManifestError(f"{shown}: no such file") from None
     except IsADirectoryError:
         raise ManifestError(f"{shown}: is a directory, not a manifest file") from None
     except OSError as exc:
         raise ManifestError(f"{shown}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        line = raw.count(b"\n") + 1
+        raise ManifestError(
+            f"{shown}:{line}: the file grows past {MAX_MANIFEST_BYTES // 2**20} MiB on this"
+            " line; a manifest is a small text file (is this the right file?)"
+        )
     for bom, encoding in _FOREIGN_BOMS:
         if raw.startswith(bom):
             raise ManifestError(
@@ -220,6 +242,23 @@ _Where = tuple[str | int, ...]
 
 def _split_key(dotted: str) -> tuple[str, ...]:
     return tuple(part.strip("\"'") for part in _PART.findall(dotted))
+
+
+# No manifest key has more than 3 parts; tomllib takes quadratic time in the number of parts.
+_MAX_KEY_PARTS = 16
+_LINE_KEY = re.compile(rf"^\s*\[{{0,2}}\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)")
+
+
+def _check_key_depth(shown: str, text: str) -> None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = _LINE_KEY.match(line)
+        if found is None or found.group(1).count(".") < _MAX_KEY_PARTS:
+            continue
+        parts = len(_split_key(found.group(1)))
+        if parts > _MAX_KEY_PARTS:
+            raise ManifestError(
+                f"{shown}:{number}: a key of {parts} dotted parts; no manifest key has more than 3"
+            )
 
 
 class _Locator:
@@ -309,6 +348,16 @@ def _got(value: object) -> str:
     return f"{_type_name(value)} {shown}"
 
 
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _short(text: str) -> str:
+    """`text` quoted as repr() does, cut to 60 characters: messages stay one readable line."""
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
 def _label(where: _Where) -> str:
     """`[job]` for a table, `[job.priority #2]` for the second table of an array."""
     names = ".".join(str(part) for part in where if isinstance(part, str))
@@ -343,10 +392,10 @@ class _Validator:
             if not table and isinstance(value, dict):
                 near = difflib.get_close_matches(key, _ROOT_TABLES, n=1)
                 hint = f" (did you mean [{near[0]}]?)" if near else ""
-                raise self.error((key,), f"unknown table [{key}]{hint}")
+                raise self.error((key,), f"unknown table [{_cut(key)}]{hint}")
             near = difflib.get_close_matches(key, valid, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise self.error((*table, key), f"{_label(table)}unknown key {key!r}{hint}")
+            raise self.error((*table, key), f"{_label(table)}unknown key {_short(key)}{hint}")
 
     # Typed getters: each returns the default when the key is absent
 
@@ -391,7 +440,7 @@ class _Validator:
     ) -> int | None:
         found = self.get(table, values, key, _as_int, "an integer")
         if found is not None and found < minimum:
-            raise self.key_error(table, key, f"must be at least {minimum}, got {found}")
+            raise self.key_error(table, key, f"must be at least {minimum}, got {_cut(str(found))}")
         return found
 
     def number(self, table: _Where, values: Mapping[str, Any], key: str) -> float | None:
@@ -403,7 +452,7 @@ class _Validator:
     def level(self, table: _Where, values: Mapping[str, Any], key: str) -> int | None:
         found = self.get(table, values, key, _as_int, "an integer")
         if found is not None and found not in (0, 1, 2):
-            raise self.key_error(table, key, f"must be 0, 1 or 2, got {found}")
+            raise self.key_error(table, key, f"must be 0, 1 or 2, got {_cut(str(found))}")
         return found
 
     def table(self, values: Mapping[str, Any], key: str, valid: Sequence[str]) -> dict[str, Any]:
@@ -432,14 +481,16 @@ class _Validator:
         name = self.required_text((), data, "name")
         if not _NAME.match(name) or set(name) == {"."}:
             raise self.key_error(
-                (), "name", f"must use only letters, digits, '.', '_' and '-', got {name!r}"
+                (), "name", f"must use only letters, digits, '.', '_' and '-', got {_short(name)}"
             )
         base = self.path.parent
         ledger = self.text((), data, "ledger")
         target = self.target()
         sync = self.text((), data, "ledger_sync") or "normal"
         if sync.lower() not in ("normal", "full"):
-            raise self.key_error((), "ledger_sync", f"must be 'normal' or 'full', got {sync!r}")
+            raise self.key_error(
+                (), "ledger_sync", f"must be 'normal' or 'full', got {_short(sync)}"
+            )
         return Manifest(
             name=name,
             path=self.path,
@@ -461,7 +512,7 @@ class _Validator:
             raise self.key_error(
                 where,
                 "endpoint",
-                f"must be an http(s) URL or {EMBEDDED_ENDPOINT!r}, got {endpoint!r}",
+                f"must be an http(s) URL or {EMBEDDED_ENDPOINT!r}, got {_short(endpoint)}",
             )
         return Target(bucket, region, self.text(where, values, "queue_id"), endpoint)
 
@@ -529,15 +580,19 @@ class _Validator:
             raise self.key_error(where, "user_data", problem)
         callback = self.text(where, values, "callback")
         if callback is not None and not _is_http_url(callback):
-            raise self.key_error(where, "callback", f"must be an http(s) URL, got {callback!r}")
+            raise self.key_error(
+                where, "callback", f"must be an http(s) URL, got {_short(callback)}"
+            )
         callback_format = self.text(where, values, "callback_format")
         if callback_format not in (None, "JSON", "XML"):
             raise self.key_error(
-                where, "callback_format", f"must be 'JSON' or 'XML', got {callback_format!r}"
+                where, "callback_format", f"must be 'JSON' or 'XML', got {_short(callback_format)}"
             )
         callback_type = self.text(where, values, "callback_type")
         if callback_type not in (None, "Url"):
-            raise self.key_error(where, "callback_type", f"must be 'Url', got {callback_type!r}")
+            raise self.key_error(
+                where, "callback_type", f"must be 'Url', got {_short(callback_type)}"
+            )
         return JobConfig(
             template_id=operation_value if operation == "template_id" else None,
             process_rule=operation_value if operation == "process_rule" else None,
@@ -608,26 +663,27 @@ def output_template_problem(template: str) -> str | None:
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as exc:
-        return (
-            f"malformed braces in {template!r} ({exc}; write '{{{{' or '}}}}' for a literal brace)"
-        )
+        return f"malformed braces in {_short(template)} ({exc}; write '{{{{' or '}}}}' for a literal brace)"
     for _literal, name, spec, conversion in parts:
         if name is None:
             continue
         if name not in OUTPUT_PLACEHOLDERS:
             allowed = " ".join("{" + known + "}" for known in OUTPUT_PLACEHOLDERS)
-            return f"unknown placeholder {{{name}}} in {template!r}; use {allowed}"
+            shown = name if len(name) <= 40 else name[:37] + "..."
+            return f"unknown placeholder {{{shown}}} in {_short(template)}; use {allowed}"
         if spec or conversion:
-            return f"placeholder {{{name}}} takes no conversion or format spec in {template!r}"
+            return (
+                f"placeholder {{{name}}} takes no conversion or format spec in {_short(template)}"
+            )
     if template.startswith("/"):
-        return f"must not start with '/', got {template!r}"
+        return f"must not start with '/', got {_short(template)}"
     return None
 
 
 def user_data_problem(user_data: str) -> str | None:
     """Why `user_data` cannot be sent to CI, or None when it can."""
     if not is_printable_ascii(user_data):
-        return f"must be printable ASCII (0x20..0x7e), got {user_data[:60]!r}"
+        return f"must be printable ASCII (0x20..0x7e), got {_short(user_data)}"
     if len(user_data) > MAX_USER_DATA:
         return f"must be at most {MAX_USER_DATA} characters, got {len(user_data)}"
     return None
@@ -645,9 +701,13 @@ def _as_int(value: object) -> int | None:
 
 
 def _as_float(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the largest float
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _as_bool(value: object) -> bool | None:
@@ -677,5 +737,8 @@ def _as_utc(value: object) -> datetime | None:
 
 
 def _is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. a malformed IPv6 host: http://[job]/
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc) and value.strip() == value

@@ -7,6 +7,7 @@ Parsing is tolerant where the wire reference is uncertain: either PicProcessResu
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -51,20 +52,33 @@ _PARSER = etree.XMLParser(
 
 Element = etree._Element
 
+# The first tag that is not a declaration, comment or processing instruction: the root's.
+_FIRST_ELEMENT = re.compile(rb"<[^!?]")
+
 
 def parse_document(body: bytes) -> Element:
     """Parse an answer body; a DOCTYPE (the vehicle of entity attacks) is refused outright."""
     if not body.strip():
         raise ResponseError("empty response body where XML was expected")
+    # Refused before libxml2 reads the DTD at all; the check after parsing catches the rest.
+    first = _FIRST_ELEMENT.search(body)
+    if b"<!DOCTYPE" in body[: len(body) if first is None else first.start()]:
+        raise ResponseError("refused XML response carrying a DOCTYPE")
     try:
         root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as exc:
-        raise ResponseError(f"malformed XML in response: {exc.msg}") from None
+        raise ResponseError(f"malformed XML in response: {_one_line(exc.msg)}") from None
     if root is None:
         raise ResponseError("empty XML document in response")
     if getattr(root.getroottree().docinfo, "doctype", ""):
         raise ResponseError("refused XML response carrying a DOCTYPE")
     return root
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """Server-supplied text fit for a one-line message: whitespace runs collapsed, length capped."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- reading helpers: case-insensitive local names, so Etag/ETag and namespaces both work --
@@ -209,7 +223,9 @@ def _image_info(original: Element | None) -> dict[str, Any] | None:
     for name in ("Format", "Width", "Height", "Quality", "Ave", "Orientation"):
         value = _text(info, name)
         if value:
-            out[name.lower()] = int(value) if value.isdigit() else value
+            # isascii: '²' is a digit to isdigit() but not to int(); 18 digits fit any int64.
+            small = value.isascii() and value.isdigit() and len(value) <= 18
+            out[name.lower()] = int(value) if small else value
     return out or None
 
 
@@ -345,7 +361,7 @@ def parse_error(
             code = str(err.get("Code") or err.get("code") or code)
             message = str(err.get("Message") or err.get("message") or "")
             request_id = str(err.get("RequestId") or err.get("request_id") or "")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             message = "unparseable JSON error body"
     elif body.strip():
         try:
@@ -360,4 +376,10 @@ def parse_error(
         except ResponseError:
             kind = content_type.split(";")[0].strip() or "unknown content type"
             message = f"non-XML error body ({kind})"
-    return ServiceError(status, code, message, request_id=request_id, retry_after=retry_after)
+    return ServiceError(
+        status,
+        _one_line(code, 100),
+        _one_line(message),
+        request_id=_one_line(request_id, 100),
+        retry_after=retry_after,
+    )

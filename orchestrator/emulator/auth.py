@@ -62,8 +62,12 @@ def verify(
     """Raise the CI (`ci`) or COS flavour of auth error unless the request is signed right."""
     param_list = list(params)
     header_map: dict[str, str] = {}
+    # Canonical (encoded, lower-cased) name -> the name and value as received, as for the query:
+    # a signed name like `x-cos-meta-a!b` is listed encoded (`x-cos-meta-a%21b`).
+    signable: dict[str, tuple[str, str]] = {}
     for name, value in headers:
         header_map.setdefault(name.lower(), value)
+        signable.setdefault(uri_encode(name).lower(), (name, value))
     # Canonical (encoded, lower-cased) name -> the name and value as received.
     query: dict[str, tuple[str, str]] = {}
     for name, value in param_list:
@@ -85,9 +89,10 @@ def verify(
     param_names = [n for n in fields["q-url-param-list"].split(";") if n]
     signed_headers: dict[str, str] = {}
     for name in header_names:
-        if name not in header_map:
+        if name not in signable:
             raise _fail(ci, InvalidAuthorization(), SignatureDoesNotMatch())
-        signed_headers[name] = header_map[name]
+        original, value = signable[name]
+        signed_headers[original] = value
     signed_params: dict[str, str] = {}
     for name in param_names:
         if name not in query:

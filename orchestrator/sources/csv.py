@@ -8,6 +8,7 @@ With a header (a first row with a cell `key`) the columns are `key` and optional
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +25,8 @@ MAX_FIELD = 1024 * 1024  # characters
 # Bounds the memory one physical line may take, whatever its fields.
 _MAX_LINE = 8 * MAX_FIELD  # bytes
 _UTF8_BOM = b"\xef\xbb\xbf"
+# COS bucket names are BucketName-APPID: lower-case letters, digits and '-', then the APPID.
+_BUCKET = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+")
 _FOREIGN_BOMS = (
     (b"\xff\xfe\x00\x00", "UTF-32"),
     (b"\x00\x00\xfe\xff", "UTF-32"),
@@ -58,6 +61,7 @@ def iter_csv(path: Path, default_bucket: str) -> Iterator[ObjectRef]:
                 if any(cell.strip().lower() == "key" for cell in row):
                     header = _header(row, shown, line)
                     continue
+                _check_first_batch_row(row, shown, line)
             if header is None:
                 yield _batch_row(row, shown, line, default_bucket)
             else:
@@ -130,6 +134,18 @@ def _header(row: list[str], shown: str, line: int) -> tuple[str, ...]:
     if repeated:
         raise SourceError(f"{shown}:{line}: column {repeated[0]!r} appears twice in the header")
     return names
+
+
+def _check_first_batch_row(row: list[str], shown: str, line: int) -> None:
+    """A first row without a `key` cell is a bucket,key row only if it starts with a bucket:
+    `path,bucket` or `name,size` is a header that lacks its `key` column, not two objects."""
+    bucket = row[0].strip()
+    if len(row) in (2, 3) and bucket and not _BUCKET.fullmatch(bucket):
+        raise SourceError(
+            f"{shown}:{line}: the header has no 'key' column (or, if this is a"
+            f" bucket,key[,versionId] row, {bucket[:60]!r} is not a BucketName-APPID);"
+            f" the columns are {', '.join(COLUMNS)}"
+        )
 
 
 def _header_row(
