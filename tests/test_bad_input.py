@@ -368,10 +368,6 @@ def test_a_csv_with_a_10_mb_line_exits_2_naming_the_line(case: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a real run records itself in the ledger (runs row) before the source is read",
-)
 def test_a_missing_csv_file_in_a_real_run_leaves_the_existing_ledger_untouched(
     case: Path,
 ) -> None:

@@ -222,8 +222,16 @@ class CIClient:
             method, path, params, headers, s.credentials, now - 60, now + s.sign_window
         )
         query = "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in params.items())
-        url = s.base_url(service).join(
-            URL.build(path=quote(path, safe="/-_.~,"), query_string=query, encoded=True)
+        base = s.base_url(service)
+        # Built, not joined: URL.join would resolve '.' and '..' in keys such as 'a/../b.jpg'
+        # and request another object than the one signed.
+        url = URL.build(
+            scheme=base.scheme,
+            host=base.raw_host or "",
+            port=base.explicit_port,
+            path=base.raw_path.rstrip("/") + quote(path, safe="/-_.~,"),
+            query_string=query,
+            encoded=True,
         )
         if service == "ci" and self.limiter is not None:
             await self.limiter.acquire()

@@ -116,6 +116,12 @@ def _text(el: Element | None, *names: str) -> str | None:
     return (child.text or "").strip()
 
 
+def _key(el: Element | None, *names: str) -> str | None:
+    """An object key: exactly as sent, since spaces at either end are part of the key."""
+    child = _child(el, *names)
+    return None if child is None else child.text or ""
+
+
 def _int(el: Element | None, *names: str) -> int | None:
     value = _text(el, *names)
     try:
@@ -190,7 +196,7 @@ def _pic_result(op: Element | None) -> PicResult | None:
         original = _child(upload, "OriginalInfo")
         obj = _child(_child(upload, "ProcessResults"), "Object")
         return PicResult(
-            object_name=_text(obj, "Key"),
+            object_name=_key(obj, "Key"),
             format=_text(obj, "Format"),
             width=_int(obj, "Width"),
             height=_int(obj, "Height"),
@@ -201,7 +207,7 @@ def _pic_result(op: Element | None) -> PicResult | None:
         )
     processed = _child(res, "ProcessResult")  # the flat shape of every example payload
     return PicResult(
-        object_name=_text(res, "ObjectName"),
+        object_name=_key(res, "ObjectName"),
         format=_text(processed, "Format"),
         width=_int(processed, "Width"),
         height=_int(processed, "Height"),
@@ -243,10 +249,10 @@ def _job(el: Element) -> JobDetail:
         message=_text(el, "Message") or "",
         queue_id=_text(el, "QueueId") or "",
         input_bucket=_text(inp, "BucketId", "Bucket") or "",
-        input_object=_text(inp, "Object") or "",
+        input_object=_key(inp, "Object") or "",
         output_bucket=_text(out, "Bucket") or "",
         output_region=_text(out, "Region") or "",
-        output_object=_text(out, "Object") or "",
+        output_object=_key(out, "Object") or "",
         creation_time=_time(_text(el, "CreationTime")),
         start_time=_time(_text(el, "StartTime")),
         end_time=_time(_text(el, "EndTime")),
@@ -326,7 +332,7 @@ def parse_object_page(body: bytes) -> ObjectPage:
 
     entries = []
     for el in _children(root, "Contents"):
-        key = decode(_text(el, "Key"))
+        key = decode(_key(el, "Key"))
         if key is None:
             raise ResponseError("listing entry without a Key")
         entries.append(

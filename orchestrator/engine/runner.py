@@ -152,12 +152,12 @@ async def run(
 ) -> RunReport:
     started = time.monotonic()
     stop = stop or asyncio.Event()
+    # Expansion first: a source that cannot be read must leave the ledger as it was.
+    expansion = await _expand(manifest, ledger, client, options.policy)
     run_id = ledger.start_run(os.getpid(), socket.gethostname(), {"manifest": str(manifest.path)})
     recovered = ledger.recover_interrupted()
     if recovered:
         log.info("%d submissions of an interrupted run have an unknown outcome", recovered)
-
-    expansion = await _expand(manifest, ledger, client, options.policy)
     report = RunReport(EXIT_OK, ledger.counts(), expansion)
     if options.retry_failed:
         report.retried = ledger.retry_failed()

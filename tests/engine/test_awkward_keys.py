@@ -169,12 +169,6 @@ async def test_a_csv_key_made_only_of_slashes_names_no_object_and_nothing_is_sub
     assert seeded.backend.stats.snapshot()["jobs_created"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="orchestrator/ci/wire.py _job() strips whitespace from Input/Object and "
-    "Output/Object, so reconciliation cannot match the job of a key that starts or ends "
-    "with a space and sends it again",
-)
 async def test_a_lost_answer_for_a_key_with_surrounding_spaces_is_adopted_not_resent(
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
