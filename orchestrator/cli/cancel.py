@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import click
 
 from orchestrator.ci.client import CIClient
-from orchestrator.ci.models import DescribeResult, JobDetail
+from orchestrator.ci.models import DescribeResult
 from orchestrator.cli._common import (
     common_options,
     errors,
@@ -33,7 +33,7 @@ from orchestrator.cli._common import (
 )
 from orchestrator.config import Manifest
 from orchestrator.engine import retry
-from orchestrator.engine.tracker import parse_ci_time
+from orchestrator.engine.tracker import job_update
 from orchestrator.exceptions import CIError, UsageError
 from orchestrator.ledger import JobUpdate, Ledger
 
@@ -81,18 +81,6 @@ class CancelReport:
         if self.unsettled:
             parts.append(f"unknown outcome {self.unsettled} (the next run settles them)")
         return f"{name}: {', '.join(parts)}"
-
-
-def _final_update(job: JobDetail) -> JobUpdate:
-    failed = job.state != "Success"
-    return JobUpdate(
-        job_id=job.job_id,
-        state=job.state,
-        code=job.code if failed else None,
-        message=job.message if failed else None,
-        result=job.result.as_dict() if job.result else None,
-        finished_at=parse_ci_time(job.end_time),
-    )
 
 
 class _Canceller:
@@ -143,7 +131,7 @@ class _Canceller:
         self.report.missing += len(described.missing)
         finished = [job for job in described.jobs if job.final]
         self.report.final += len(finished)
-        self._record(_final_update(job) for job in finished)
+        self._record(job_update(job) for job in finished)
         unstarted = [job.job_id for job in described.jobs if job.state in UNSTARTED]
         self.report.running += len(described.jobs) - len(finished) - len(unstarted)
         outcomes = await asyncio.gather(*(self._cancel(job_id) for job_id in unstarted))
@@ -169,7 +157,7 @@ class _Canceller:
                 self._record([JobUpdate(job.job_id, "Cancel", message=MESSAGE)])
                 self.report.cancelled += 1
             elif job.final:
-                self._record([_final_update(job)])
+                self._record([job_update(job)])
                 self.report.final += 1
             elif job.state in UNSTARTED:
                 log.warning("cancelling %s failed: %s", job.job_id, refused[job.job_id])

@@ -20,7 +20,7 @@ from orchestrator.engine.flow import Outstanding
 from orchestrator.exceptions import CIError
 from orchestrator.ledger import JobUpdate, Ledger
 
-__all__ = ["Tracker", "parse_ci_time"]
+__all__ = ["Tracker", "job_update", "parse_ci_time"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,8 @@ def parse_ci_time(value: str | None) -> datetime | None:
     return None
 
 
-def _update(job: JobDetail) -> JobUpdate:
+def job_update(job: JobDetail) -> JobUpdate:
+    """What a described final job means for its ledger row."""
     failed = job.state != "Success"
     return JobUpdate(
         job_id=job.job_id,
@@ -102,7 +103,7 @@ class Tracker:
             finally:
                 self.requests += 1
             final = [job for job in result.jobs if job.final]
-            updates = [_update(job) for job in final]
+            updates = [job_update(job) for job in final]
             updates += self._missing_updates(result.missing)
             if updates:
                 finished += self.ledger.record_states(updates)
