@@ -60,12 +60,13 @@ def test_sigkill_at_random_moments_then_a_final_run_loses_and_duplicates_nothing
     put_images(data, keys)
     rng = random.Random(20261123)
     with emulator_thread(data, progression="delay", job_seconds=0.4) as emu:
-        manifest = write_manifest(tmp_path, emu.url, 'prefix = "k/"', "[limits]\nrate = 300\n")
+        # 400 jobs at 40/s take ten seconds to submit: long enough for twelve kills.
+        manifest = write_manifest(tmp_path, emu.url, 'prefix = "k/"', "[limits]\nrate = 40\n")
         ledger = manifest.parent / ".picjobs" / "nightly.sqlite"
         kills = 0
         for _ in range(12):
             proc = _start(manifest)
-            time.sleep(rng.uniform(0.4, 2.5))
+            time.sleep(rng.uniform(0.5, 2.0))
             if proc.poll() is not None:
                 break
             proc.kill()
