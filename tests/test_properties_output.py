@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import string
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.config import OUTPUT_PLACEHOLDERS, output_template_problem
-from orchestrator.plan import key_parts, render_output
+from orchestrator.plan import item_id, key_parts, render_output
 
 # Enough examples to find the edges, few enough to keep the suite fast.
 moderate = settings(max_examples=30, deadline=None)
@@ -88,3 +90,9 @@ def test_a_template_without_placeholders_renders_the_same_for_every_key(
     template: str, key: str
 ) -> None:
     assert render_output(template, key) == template
+
+
+@given(st.lists(st.text(), min_size=6, max_size=6))
+def test_item_ids_hash_exactly_the_json_array_of_their_fields(fields: list[str]) -> None:
+    encoded = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
+    assert item_id(*fields) == hashlib.sha256(encoded).hexdigest()[:32]
