@@ -6,6 +6,7 @@ Parsing is tolerant where the wire reference is uncertain: either PicProcessResu
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -84,11 +85,14 @@ def _one_line(text: str, limit: int = 300) -> str:
 # -- reading helpers: case-insensitive local names, so Etag/ETag and namespaces both work --
 
 
+@functools.lru_cache(maxsize=512)
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1].lower()
+
+
 def _local(el: Element) -> str:
     tag = el.tag
-    if not isinstance(tag, str):
-        return ""
-    return tag.rsplit("}", 1)[-1].lower()
+    return _local_name(tag) if isinstance(tag, str) else ""
 
 
 def _name(el: Element) -> str:
@@ -104,8 +108,11 @@ def _child(el: Element | None, *names: str) -> Element | None:
     if el is None:
         return None
     for name in names:
-        for child in _children(el, name):
-            return child
+        wanted = name.lower()
+        for child in el:
+            tag = child.tag
+            if isinstance(tag, str) and _local_name(tag) == wanted:
+                return child
     return None
 
 
