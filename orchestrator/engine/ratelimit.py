@@ -29,7 +29,7 @@ class AdaptiveRateLimiter:
         rate: float,
         *,
         min_rate: float = 0.5,
-        decrease: float = 0.7,
+        decrease: float = 0.85,
         recovery: float = 0.05,
         calm_seconds: float = 2.0,
         debounce: float = 0.2,
@@ -48,7 +48,9 @@ class AdaptiveRateLimiter:
         self._throttler = Throttler(rate_limit=1, period=1.0)
         self._rate = self.target
         self._last_throttle = -math.inf
+        self._last_decrease = -math.inf
         self._last_adjust = clock()
+        self._next_slot = -math.inf
         self._resume_at = -math.inf
         self.throttle_events = 0
         self._configure(self.target)
@@ -59,11 +61,11 @@ class AdaptiveRateLimiter:
 
     def _configure(self, rate: float) -> None:
         self._rate = max(self.min_rate, min(self.target, rate))
+        # The throttler is the hard cap: never more than rate/10 in any 100 ms window.
         per_window = max(1, math.floor(self._rate / 10))
         self._throttler.rate_limit = per_window
         self._throttler.period = per_window / self._rate
-        # Poll finely enough that the window boundary costs little throughput.
-        self._throttler.retry_interval = min(0.01, self._throttler.period / 50)
+        self._throttler.retry_interval = min(0.001, self._throttler.period / 10)
 
     def _recover(self, now: float) -> None:
         if self._rate >= self.target or now - self._last_throttle < self.calm_seconds:
@@ -80,14 +82,23 @@ class AdaptiveRateLimiter:
             if self._resume_at > now:
                 await asyncio.sleep(self._resume_at - now)
             self._recover(self._clock())
+            # Even spacing on a schedule that does not drift: each call gets the next slot
+            # 1/rate after the previous one, so the window cap rarely has to poll, a stalled
+            # loop does not turn into a burst, and oversleeping does not lower the rate.
+            now = self._clock()
+            slot = max(self._next_slot, now)
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            self._next_slot = slot + 1.0 / self._rate
             await self._throttler.acquire()  # type: ignore[no-untyped-call]
 
     def on_throttle(self, retry_after: float | None) -> None:
         now = self._clock()
         # Answers to requests sent before the last decrease say nothing new about the rate.
-        if now - self._last_throttle > self.debounce:
+        if now - self._last_decrease > self.debounce:
             self.throttle_events += 1
             self._configure(self._rate * self.decrease)
+            self._last_decrease = now
         self._last_throttle = now
         self._last_adjust = now
         if retry_after:

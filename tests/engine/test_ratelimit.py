@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
+import time
+
 import pytest
 
 from orchestrator.engine.ratelimit import AdaptiveRateLimiter
@@ -26,7 +29,7 @@ def test_the_budget_is_cut_into_windows_of_about_100_ms(rate: float, per_window:
 
 def test_throttling_multiplies_the_rate_down_once_per_burst_of_answers() -> None:
     clock = Clock()
-    limiter = AdaptiveRateLimiter(100, clock=clock)
+    limiter = AdaptiveRateLimiter(100, decrease=0.7, clock=clock)
     limiter.on_throttle(None)
     limiter.on_throttle(None)  # same burst: ignored
     assert limiter.rate == pytest.approx(70)
@@ -36,9 +39,19 @@ def test_throttling_multiplies_the_rate_down_once_per_burst_of_answers() -> None
     assert limiter.throttle_events == 2
 
 
+def test_throttling_that_never_stops_keeps_lowering_the_rate() -> None:
+    clock = Clock()
+    limiter = AdaptiveRateLimiter(300, decrease=0.7, clock=clock)
+    for _ in range(20):  # a 429 every 50 ms for a second: one decrease per 0.25 s here
+        clock.now += 0.05
+        limiter.on_throttle(None)
+    assert limiter.throttle_events == 4  # at 0.05, 0.30, 0.55 and 0.80 s
+    assert limiter.rate == pytest.approx(300 * 0.7**4)
+
+
 def test_the_rate_recovers_slowly_after_a_calm_period_and_never_passes_the_target() -> None:
     clock = Clock()
-    limiter = AdaptiveRateLimiter(100, clock=clock)
+    limiter = AdaptiveRateLimiter(100, decrease=0.7, clock=clock)
     limiter.on_throttle(None)
     clock.now += 1.0
     limiter._recover(clock.now)
@@ -61,12 +74,12 @@ def test_the_rate_never_falls_below_the_floor() -> None:
     assert limiter.rate == pytest.approx(0.5)
 
 
-async def test_acquisitions_beyond_one_window_wait_for_the_next() -> None:
-    limiter = AdaptiveRateLimiter(1000)  # 100 per 0.1 s window
-    for _ in range(100):
+async def test_acquisitions_are_evenly_spaced_never_more_than_a_tenth_of_the_rate_in_100_ms() -> None:
+    limiter = AdaptiveRateLimiter(1000)
+    times = []
+    for _ in range(300):
         await limiter.acquire()
-    log = limiter._throttler._task_logs
-    first = log[0]
-    assert len(log) == 100
-    await limiter.acquire()
-    assert log[-1] - first > 0.1
+        times.append(time.monotonic())
+    # Evenly spaced, not in bursts: at most rate/10 (+1 at the edge) in any 100 ms.
+    assert max(bisect.bisect_right(times, t + 0.1) - i for i, t in enumerate(times)) <= 101
+    assert times[-1] - times[0] >= 0.29  # 300 slots 1 ms apart, never ahead of schedule
