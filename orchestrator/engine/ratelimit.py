@@ -87,7 +87,7 @@ class AdaptiveRateLimiter:
             # loop does not turn into a burst, and oversleeping does not lower the rate.
             now = self._clock()
             slot = max(self._next_slot, now)
-            if slot > now:
+            if slot - now > 0.001:  # shorter waits cost more in wake-ups than they smooth
                 await asyncio.sleep(slot - now)
             self._next_slot = slot + 1.0 / self._rate
             await self._throttler.acquire()  # type: ignore[no-untyped-call]
