@@ -108,11 +108,8 @@ def _child(el: Element | None, *names: str) -> Element | None:
     if el is None:
         return None
     for name in names:
-        wanted = name.lower()
-        for child in el:
-            tag = child.tag
-            if isinstance(tag, str) and _local_name(tag) == wanted:
-                return child
+        for child in _children(el, name):
+            return child
     return None
 
 

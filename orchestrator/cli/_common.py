@@ -20,12 +20,12 @@ from orchestrator.ci.client import CIClient, ClientSettings
 from orchestrator.ci.signing import Credentials
 from orchestrator.config import Manifest, load_manifest
 from orchestrator.engine.ratelimit import AdaptiveRateLimiter
+from orchestrator.engine.runner import EXIT_INCOMPLETE
 from orchestrator.exceptions import CIError, Disposition, PicjobsError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("orchestrator")
 EMBEDDED = "embedded"
-EXIT_INCOMPLETE = 75
 
 
 @contextlib.contextmanager

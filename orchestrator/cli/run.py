@@ -31,7 +31,7 @@ from orchestrator.cli.progress import display
 from orchestrator.config import Manifest
 from orchestrator.engine.expand import expand
 from orchestrator.engine.retry import RetryPolicy
-from orchestrator.engine.runner import Progress, RunOptions, run
+from orchestrator.engine.runner import EXIT_INCOMPLETE, Progress, RunOptions, run
 from orchestrator.ledger import Ledger
 from orchestrator.report import metrics_text, summary_line, write_metrics
 
@@ -159,7 +159,7 @@ async def _run(
 
 def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
     if stop.is_set():
-        os._exit(75)  # a second signal: leave now; every commit so far is consistent
+        os._exit(EXIT_INCOMPLETE)  # a second signal: leave now; every commit so far is consistent
     log.warning("%s: stopping submission; run again to resume", sig.name)
     stop.set()
 
