@@ -1,4 +1,4 @@
-"""Shared run state between the submitter and the tracker: outstanding jobs, and stop requests."""
+"""Shared run state between the submitter and the tracker: the count of outstanding jobs."""
 
 from __future__ import annotations
 
