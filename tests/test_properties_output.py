@@ -68,6 +68,7 @@ def test_the_parts_of_a_key_put_it_back_together(key: str) -> None:
 @moderate
 @given(keys)
 def test_key_and_dir_slash_name_both_render_the_key_itself(key: str) -> None:
+    assume(not key.startswith("/"))  # the planner strips it first: COS keys never start so
     assert render_output("{key}", key) == key
     # With no directory, the '/' after {dir} goes too: `a.jpg`, not `/a.jpg`.
     assert render_output("{dir}/{name}", key) == key

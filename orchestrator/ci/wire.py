@@ -104,34 +104,59 @@ def _children(el: Element, name: str) -> Iterator[Element]:
     return (child for child in el if _local(child) == wanted)
 
 
-def _child(el: Element | None, *names: str) -> Element | None:
-    if el is None:
+class _Fields:
+    """The children of one element by lower-cased local name, the first of each, read in one
+    pass: a job answer is read field by field, and scanning the children per field cost a
+    tenth of the client's CPU."""
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self, el: Element | None) -> None:
+        by_name: dict[str, Element] = {}
+        if el is not None:
+            for child in el:
+                tag = child.tag
+                if isinstance(tag, str):
+                    by_name.setdefault(_local_name(tag), child)
+        self._by_name = by_name
+
+    def child(self, *names: str) -> Element | None:
+        for name in names:
+            child = self._by_name.get(name.lower())
+            if child is not None:
+                return child
         return None
-    for name in names:
-        for child in _children(el, name):
-            return child
-    return None
+
+    def of(self, *names: str) -> _Fields:
+        return _Fields(self.child(*names))
+
+    def text(self, *names: str) -> str | None:
+        child = self.child(*names)
+        return None if child is None else (child.text or "").strip()
+
+    def key(self, *names: str) -> str | None:
+        """An object key: exactly as sent, since spaces at either end are part of the key."""
+        child = self.child(*names)
+        return None if child is None else child.text or ""
+
+    def number(self, *names: str) -> int | None:
+        value = self.text(*names)
+        try:
+            return int(value) if value else None
+        except ValueError:
+            return None
+
+
+def _child(el: Element | None, *names: str) -> Element | None:
+    return _Fields(el).child(*names)
 
 
 def _text(el: Element | None, *names: str) -> str | None:
-    child = _child(el, *names)
-    if child is None:
-        return None
-    return (child.text or "").strip()
-
-
-def _key(el: Element | None, *names: str) -> str | None:
-    """An object key: exactly as sent, since spaces at either end are part of the key."""
-    child = _child(el, *names)
-    return None if child is None else child.text or ""
+    return _Fields(el).text(*names)
 
 
 def _int(el: Element | None, *names: str) -> int | None:
-    value = _text(el, *names)
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
+    return _Fields(el).number(*names)
 
 
 def _time(value: str | None) -> str | None:
@@ -191,47 +216,49 @@ def build_queue_update(name: str, state: str, notify: Mapping[str, str] | None =
 # -- parsing answers --
 
 
-def _pic_result(op: Element | None) -> PicResult | None:
-    res = _child(op, "PicProcessResult")
-    if res is None:
+def _pic_result(op: _Fields) -> PicResult | None:
+    res_el = op.child("PicProcessResult")
+    if res_el is None:
         return None
-    upload = _child(res, "UploadResult")
+    res = _Fields(res_el)
+    upload = res.child("UploadResult")
     if upload is not None:  # the documented UploadResult shape
-        original = _child(upload, "OriginalInfo")
-        obj = _child(_child(upload, "ProcessResults"), "Object")
+        up = _Fields(upload)
+        obj = up.of("ProcessResults").of("Object")
         return PicResult(
-            object_name=_key(obj, "Key"),
-            format=_text(obj, "Format"),
-            width=_int(obj, "Width"),
-            height=_int(obj, "Height"),
-            size=_int(obj, "Size"),
-            quality=_int(obj, "Quality"),
-            etag=_text(obj, "ETag") or None,
-            original=_image_info(original),
+            object_name=obj.key("Key"),
+            format=obj.text("Format"),
+            width=obj.number("Width"),
+            height=obj.number("Height"),
+            size=obj.number("Size"),
+            quality=obj.number("Quality"),
+            etag=obj.text("ETag") or None,
+            original=_image_info(up.child("OriginalInfo")),
         )
-    processed = _child(res, "ProcessResult")  # the flat shape of every example payload
+    processed = res.of("ProcessResult")  # the flat shape of every example payload
     return PicResult(
-        object_name=_key(res, "ObjectName"),
-        format=_text(processed, "Format"),
-        width=_int(processed, "Width"),
-        height=_int(processed, "Height"),
-        size=_int(processed, "Size"),
-        quality=_int(processed, "Quality"),
-        etag=_text(processed, "ETag") or None,
-        original=_image_info(_child(res, "OriginalInfo")),
+        object_name=res.key("ObjectName"),
+        format=processed.text("Format"),
+        width=processed.number("Width"),
+        height=processed.number("Height"),
+        size=processed.number("Size"),
+        quality=processed.number("Quality"),
+        etag=processed.text("ETag") or None,
+        original=_image_info(res.child("OriginalInfo")),
     )
 
 
-def _image_info(original: Element | None) -> dict[str, Any] | None:
-    if original is None:
+def _image_info(original_el: Element | None) -> dict[str, Any] | None:
+    if original_el is None:
         return None
-    info = _child(original, "ImageInfo")
+    original = _Fields(original_el)
+    info = original.of("ImageInfo")
     out: dict[str, Any] = {}
-    etag = _text(original, "ETag")
+    etag = original.text("ETag")
     if etag:
         out["etag"] = etag
     for name in ("Format", "Width", "Height", "Quality", "Ave", "Orientation"):
-        value = _text(info, name)
+        value = info.text(name)
         if value:
             # isascii: '²' is a digit to isdigit() but not to int(); 18 digits fit any int64.
             small = value.isascii() and value.isdigit() and len(value) <= 18
@@ -240,28 +267,29 @@ def _image_info(original: Element | None) -> dict[str, Any] | None:
 
 
 def _job(el: Element) -> JobDetail:
-    job_id = _text(el, "JobId")
+    job = _Fields(el)
+    job_id = job.text("JobId")
     if not job_id:
         raise ResponseError("JobsDetail without a JobId in response")
-    inp = _child(el, "Input")
-    op = _child(el, "Operation")
-    out = _child(op, "Output")
+    inp = job.of("Input")
+    op = job.of("Operation")
+    out = op.of("Output")
     return JobDetail(
         job_id=job_id,
-        state=_text(el, "State") or "",
-        code=_text(el, "Code") or "",
-        message=_text(el, "Message") or "",
-        queue_id=_text(el, "QueueId") or "",
-        input_bucket=_text(inp, "BucketId", "Bucket") or "",
-        input_object=_key(inp, "Object") or "",
-        output_bucket=_text(out, "Bucket") or "",
-        output_region=_text(out, "Region") or "",
-        output_object=_key(out, "Object") or "",
-        creation_time=_time(_text(el, "CreationTime")),
-        start_time=_time(_text(el, "StartTime")),
-        end_time=_time(_text(el, "EndTime")),
-        job_level=_int(op, "JobLevel"),
-        user_data=_text(op, "UserData"),
+        state=job.text("State") or "",
+        code=job.text("Code") or "",
+        message=job.text("Message") or "",
+        queue_id=job.text("QueueId") or "",
+        input_bucket=inp.text("BucketId", "Bucket") or "",
+        input_object=inp.key("Object") or "",
+        output_bucket=out.text("Bucket") or "",
+        output_region=out.text("Region") or "",
+        output_object=out.key("Object") or "",
+        creation_time=_time(job.text("CreationTime")),
+        start_time=_time(job.text("StartTime")),
+        end_time=_time(job.text("EndTime")),
+        job_level=op.number("JobLevel"),
+        user_data=op.text("UserData"),
         result=_pic_result(op),
     )
 
@@ -297,16 +325,17 @@ def parse_job_page(body: bytes) -> JobPage:
 
 
 def _queue(el: Element) -> Queue:
-    notify = _child(el, "NotifyConfig")
+    queue = _Fields(el)
+    notify = queue.child("NotifyConfig")
     return Queue(
-        queue_id=_text(el, "QueueId") or "",
-        name=_text(el, "Name") or "",
-        state=_text(el, "State") or "",
-        max_size=_int(el, "MaxSize"),
-        max_concurrent=_int(el, "MaxConcurrent"),
-        category=_text(el, "Category"),
-        create_time=_text(el, "CreateTime"),
-        update_time=_text(el, "UpdateTime"),
+        queue_id=queue.text("QueueId") or "",
+        name=queue.text("Name") or "",
+        state=queue.text("State") or "",
+        max_size=queue.number("MaxSize"),
+        max_concurrent=queue.number("MaxConcurrent"),
+        category=queue.text("Category"),
+        create_time=queue.text("CreateTime"),
+        update_time=queue.text("UpdateTime"),
         notify={} if notify is None else {_name(c): (c.text or "") for c in notify if _local(c)},
     )
 
@@ -328,29 +357,31 @@ def parse_queue(body: bytes) -> Queue:
 
 
 def parse_object_page(body: bytes) -> ObjectPage:
-    root = parse_document(body)
-    encoded = (_text(root, "EncodingType") or "").lower() == "url"
+    root_el = parse_document(body)
+    root = _Fields(root_el)
+    encoded = (root.text("EncodingType") or "").lower() == "url"
 
     def decode(value: str | None) -> str | None:
         return unquote(value) if encoded and value is not None else value
 
     entries = []
-    for el in _children(root, "Contents"):
-        key = decode(_key(el, "Key"))
+    for el in _children(root_el, "Contents"):
+        entry = _Fields(el)
+        key = decode(entry.key("Key"))
         if key is None:
             raise ResponseError("listing entry without a Key")
         entries.append(
             ObjectEntry(
                 key=key,
-                size=_int(el, "Size"),
-                etag=(_text(el, "ETag") or "").strip('"') or None,
-                last_modified=_text(el, "LastModified") or None,
-                storage_class=_text(el, "StorageClass") or None,
+                size=entry.number("Size"),
+                etag=(entry.text("ETag") or "").strip('"') or None,
+                last_modified=entry.text("LastModified") or None,
+                storage_class=entry.text("StorageClass") or None,
             )
         )
-    prefixes = [decode(_text(el, "Prefix")) or "" for el in _children(root, "CommonPrefixes")]
-    truncated = (_text(root, "IsTruncated") or "false").lower() == "true"
-    next_marker = decode(_text(root, "NextMarker")) or None
+    prefixes = [decode(_text(el, "Prefix")) or "" for el in _children(root_el, "CommonPrefixes")]
+    truncated = (root.text("IsTruncated") or "false").lower() == "true"
+    next_marker = decode(root.text("NextMarker")) or None
     if truncated and next_marker is None and entries:
         next_marker = entries[-1].key  # S3 semantics when NextMarker is left out
     return ObjectPage(entries, prefixes, truncated, next_marker)
