@@ -5,5 +5,5 @@
 
 See BENCHMARKS.md for the scenarios, the targets and the figures of a run. This package imports
 nothing itself: its modules also run as child processes (`benchmarks.serve`,
-`benchmarks.baseline`) whose start-up cost is measured.
+`benchmarks.baseline`, `benchmarks.floor`) whose start-up cost is measured.
 """

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import EmulatorProcess, cpu_sets, seed_objects
+from benchmarks.harness import EmulatorProcess, compile_sources, cpu_sets, seed_objects
 from benchmarks.report import Figure, machine, render_table
 from benchmarks.scenarios import FULL, QUICK, SCENARIOS, Bench, Sizes
 
@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     run_errors: list[str] = []
     data, data_is_temporary = _emulator_data(workdir)
     try:
+        if not compile_sources():
+            progress("compileall: some sources did not compile; children compile those")
         count = _objects_needed(sizes)
         progress(f"seeding {count:,} input objects in {data}")
         keys = seed_objects(data, count)

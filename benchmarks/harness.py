@@ -9,6 +9,7 @@ the others.
 from __future__ import annotations
 
 import bisect
+import compileall
 import contextlib
 import json
 import os
@@ -36,10 +37,13 @@ __all__ = [
     "RequestLog",
     "achieved_rate",
     "child_env",
+    "compile_sources",
+    "cpu_between",
     "cpu_sets",
     "ledger_counts",
     "max_in_window",
     "object_key",
+    "process_cpu_seconds",
     "run_measured",
     "seed_objects",
     "system_busy_seconds",
@@ -77,10 +81,31 @@ def child_env(endpoint: str | None = None) -> dict[str, str]:
     if endpoint is not None:
         env["PICJOBS_ENDPOINT"] = endpoint
     env["PYTHONUNBUFFERED"] = "1"
+    # With it a child still reads the .pyc of compile_sources, but would not cache what that
+    # missed (a file edited meanwhile), and every later child would compile it again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
+def compile_sources() -> bool:
+    """Bytecode for this checkout's packages, as `pip install` writes it for an installed
+    package, so that no measured child compiles sources at start-up. False if a file failed."""
+    return all(
+        compileall.compile_dir(REPO / package, quiet=2)
+        for package in ("orchestrator", "benchmarks")
+    )
+
+
 # ---------------------------------------------------------------------- measured children
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU a live process has used so far (Linux /proc), None if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def system_busy_seconds() -> float:
@@ -110,6 +135,8 @@ class Measured:
     timed_out: bool = False
     emulator_cpu: float = 0.0  # CPU the emulator spent meanwhile, when measured
     machine_cpu: float = 0.0  # CPU every process on the machine spent meanwhile
+    # (time.monotonic(), CPU seconds so far) while it ran, with run_measured(sample_cpu=...)
+    cpu_samples: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def cpu(self) -> float:
@@ -152,8 +179,10 @@ def run_measured(
     cwd: Path,
     timeout: float,
     cpus: set[int] | None = None,
+    sample_cpu: float | None = None,
 ) -> Measured:
-    """Run `command` to its end (or `timeout`, then SIGTERM and SIGKILL) and measure it."""
+    """Run `command` to its end (or `timeout`, then SIGTERM and SIGKILL) and measure it;
+    with `sample_cpu`, also read its CPU from /proc every that many seconds."""
     started = time.monotonic()
     machine_before = system_busy_seconds()
     proc = subprocess.Popen(
@@ -181,12 +210,26 @@ def run_measured(
             lines.append((time.monotonic() - started, text.rstrip("\n")))
 
     result: list[tuple[int, Any, float]] = []
+    reaped = threading.Event()
+    samples: list[tuple[float, float]] = []
 
     def reap() -> None:
         _, status, usage = os.wait4(proc.pid, 0)
         result.append((status, usage, time.monotonic()))
+        reaped.set()
+
+    def sample(every: float) -> None:
+        while True:
+            cpu = process_cpu_seconds(proc.pid)
+            if cpu is None or reaped.is_set():
+                return
+            samples.append((time.monotonic(), cpu))
+            if reaped.wait(every):
+                return
 
     readers = [threading.Thread(target=f, daemon=True) for f in (read_out, read_err)]
+    if sample_cpu is not None:
+        readers.append(threading.Thread(target=sample, args=(sample_cpu,), daemon=True))
     waiter = threading.Thread(target=reap, daemon=True)
     for thread in (*readers, waiter):
         thread.start()
@@ -215,6 +258,7 @@ def run_measured(
         stderr_lines=lines,
         timed_out=timed_out,
         machine_cpu=system_busy_seconds() - machine_before,
+        cpu_samples=samples,
     )
 
 
@@ -328,11 +372,7 @@ class EmulatorProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU the emulator process has used so far (Linux /proc)."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid) or 0.0
 
     def pause_queue(self) -> None:
         self._call("POST", "/_bench/pause", {})
@@ -454,6 +494,19 @@ def max_in_window(times: Sequence[float], width: float) -> int:
     for i, start in enumerate(ordered):
         best = max(best, bisect.bisect_left(ordered, start + width, lo=i) - i)
     return best
+
+
+def cpu_between(
+    samples: Sequence[tuple[float, float]], start: float, end: float
+) -> tuple[float, float] | None:
+    """(CPU seconds, wall seconds) from the first to the last of `Measured.cpu_samples` taken
+    within [start, end]; None with fewer than two. The emulator's request times are
+    `time.monotonic()` too, the same clock in every process on Linux."""
+    inside = [s for s in samples if start <= s[0] <= end]
+    if len(inside) < 2:
+        return None
+    (t0, cpu0), (t1, cpu1) = inside[0], inside[-1]
+    return cpu1 - cpu0, t1 - t0
 
 
 def achieved_rate(log: RequestLog) -> tuple[float | None, float]:

@@ -6,12 +6,14 @@ exercised in seconds (the smoke test).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness import (
     BUCKET,
@@ -24,6 +26,7 @@ from benchmarks.harness import (
     RequestLog,
     achieved_rate,
     child_env,
+    cpu_between,
     ledger_counts,
     max_in_window,
     run_measured,
@@ -113,7 +116,9 @@ class Bench:
             folder / "manifest.toml", name=name, csv=csv, rate=rate, concurrency=concurrency
         )
 
-    def picjobs(self, manifest: Path, *args: str, timeout: float) -> Measured:
+    def picjobs(
+        self, manifest: Path, *args: str, timeout: float, sample_cpu: float | None = None
+    ) -> Measured:
         command = [sys.executable, "-m", "orchestrator", "run", str(manifest), *args]
         before = self.emulator.cpu_seconds()
         run = run_measured(
@@ -122,9 +127,30 @@ class Bench:
             cwd=manifest.parent,
             timeout=timeout,
             cpus=self.client_cpus,
+            sample_cpu=sample_cpu,
         )
         run.emulator_cpu = self.emulator.cpu_seconds() - before
         return run
+
+    def floor(self, *args: str, seconds: float) -> tuple[Measured, dict[str, Any]]:
+        """`python -m benchmarks.floor ARGS`, pinned like picjobs, and the JSON line it printed
+        ({} if none)."""
+        command = [sys.executable, "-m", "benchmarks.floor", *args]
+        before = self.emulator.cpu_seconds()
+        run = run_measured(
+            command,
+            env=child_env(),
+            cwd=REPO,
+            timeout=max(30.0, 3 * seconds),
+            cpus=self.client_cpus,
+        )
+        run.emulator_cpu = self.emulator.cpu_seconds() - before
+        lines = run.stdout.strip().splitlines()
+        try:
+            result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
+        except json.JSONDecodeError:
+            result = {}
+        return run, result
 
     def baseline(self, jobs: int, *, timeout: float) -> Measured:
         folder = self.run_dir("baseline")
@@ -353,14 +379,71 @@ def adaptive_rate(bench: Bench) -> list[Figure]:
 # ---------------------------------------------------------------------- 5. CPU at CI's quota
 
 
+def _floor_figures(
+    bench: Bench, name: str, what: str, per: str, run: Measured, result: dict[str, Any]
+) -> list[Figure]:
+    """% of a core and µs per wake-up or request of one `benchmarks.floor` run, from its own
+    getrusage around the timed part (the process's rusage, start-up included, in the note)."""
+    note = bench.check(what, run)
+    cpu, wall, count = result.get("cpu"), result.get("wall"), result.get("count")
+    if not (cpu is not None and wall and count):
+        return [
+            info(name, f"{what}: CPU", None, "% of a core", _join("no result", note)),
+            info(name, f"{what}: CPU per {per}", None, "µs"),
+        ]
+    answers = result.get("answers")
+    return [
+        info(
+            name,
+            f"{what}: CPU",
+            100 * cpu / wall,
+            "% of a core",
+            _join(
+                f"{cpu:.2f} s CPU over {wall:.1f} s, in-process getrusage of the timed part "
+                f"(whole process incl. start-up {run.cpu:.2f} s)",
+                f"answers {answers}" if answers else "",
+                run.other_load,
+                note,
+            ),
+        ),
+        info(
+            name,
+            f"{what}: CPU per {per}",
+            cpu / count * 1e6,
+            "µs",
+            f"user {result.get('user', 0):.2f} s + sys {result.get('system', 0):.2f} s",
+        ),
+    ]
+
+
 def cpu_at_quota(bench: Bench) -> list[Figure]:
     jobs = bench.sizes.quota_jobs
+    seconds = jobs / 100
     bench.reset(rate=100, burst=10)
     manifest = bench.picjobs_manifest("quota", jobs, rate=100)
-    bench.progress(f"5: picjobs at 100/s, {jobs} jobs (about {jobs / 100:.0f} s)")
-    run = bench.picjobs(manifest, timeout=max(60.0, 3 * jobs / 100))
+    bench.progress(f"5: picjobs at 100/s, {jobs} jobs (about {seconds:.0f} s)")
+    run = bench.picjobs(
+        manifest, timeout=max(60.0, 3 * seconds), sample_cpu=min(0.5, max(0.05, seconds / 50))
+    )
     note = _join(bench.check("picjobs", run), _jobs_note(bench, bench.emulator.stats(), jobs))
     bench.quota_log, bench.quota_jobs = bench.emulator.log(), jobs
+    ci = bench.quota_log.ci.times
+    steady = cpu_between(run.cpu_samples, min(ci), max(ci)) if ci else None
+
+    bench.progress(f"5: floor, an idle asyncio loop waking 200 times a second for {seconds:.0f} s")
+    wake = bench.floor("--mode", "wake", "--rate", "200", "--count", str(2 * jobs), seconds=seconds)
+    bench.progress(f"5: floor, bare aiohttp POSTs at 100/s, {jobs} requests")
+    http = bench.floor(
+        "--mode",
+        "http",
+        "--rate",
+        "100",
+        "--count",
+        str(jobs),
+        "--url",
+        bench.emulator.url + "/_bench/floor",  # a 404 from the launcher: no job, no log entry
+        seconds=seconds,
+    )
     name = "5 CPU at 100 jobs/s"
     return [
         at_most(
@@ -374,6 +457,18 @@ def cpu_at_quota(bench: Bench) -> list[Figure]:
             ),
         ),
         info(name, "client CPU per job", run.cpu / jobs * 1e6, "µs"),
+        info(
+            name,
+            "client CPU, steady state",
+            None if steady is None else 100 * steady[0] / steady[1],
+            "% of a core",
+            "no /proc samples between the first and the last CI request"
+            if steady is None
+            else f"{steady[0]:.2f} s CPU over {steady[1]:.1f} s between the first and the last "
+            "CI request (/proc/<pid>/stat samples)",
+        ),
+        *_floor_figures(bench, name, "floor, asyncio loop waking 200/s", "wake-up", *wake),
+        *_floor_figures(bench, name, "floor, bare aiohttp at 100 req/s", "request", *http),
     ]
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectRef:
-    """One input object as a source found it; fields beyond the key come only from some sources."""
+class ObjectRef(NamedTuple):
+    """One input object as a source found it; fields beyond the key come only from some sources.
+
+    A named tuple, not a frozen dataclass: a million-row manifest makes a million of them, and
+    a tuple is built in a quarter of the time."""
 
     bucket: str
     key: str
@@ -36,3 +39,17 @@ class Item:
     etag: str | None = None
     size: int | None = None
     last_modified: str | None = None
+
+    def record(self) -> ItemRecord:
+        return (
+            self.item_id, self.bucket, self.key, self.output_bucket, self.output_region,
+            self.output_key, self.job_level, self.user_data, self.etag, self.size,
+            self.last_modified,
+        )  # fmt: skip
+
+
+# An Item's fields as a plain tuple, in order: what expansion hands the ledger, since a million
+# tuples cost a fraction of a million frozen dataclasses.
+ItemRecord = tuple[
+    str, str, str, str, str, str, int, str | None, str | None, int | None, str | None
+]

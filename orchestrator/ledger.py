@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Concatenate, Final, Literal, ParamSpec, TypeVar
 
 from orchestrator.exceptions import LedgerError, LockHeld, OutputCollision
-from orchestrator.items import Item
+from orchestrator.items import Item, ItemRecord
 
 __all__ = [
     "CANCELLED",
@@ -39,6 +39,7 @@ __all__ = [
     "ItemRow",
     "JobUpdate",
     "Ledger",
+    "Loader",
     "LockInfo",
     "Run",
     "State",
@@ -226,6 +227,43 @@ _MIGRATIONS: Final = (
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ),
     ),
+    _Migration(
+        2,
+        "item_id as a unique index, which a bulk load can drop and rebuild",
+        (
+            """CREATE TABLE items_v2 (
+                item_id TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
+                output_bucket TEXT NOT NULL, output_region TEXT NOT NULL, output_key TEXT NOT NULL,
+                job_level INTEGER NOT NULL, user_data TEXT, etag TEXT, size INTEGER,
+                last_modified TEXT,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'submitting', 'unknown',
+                    'submitted', 'success', 'failed', 'cancelled')),
+                job_id TEXT, attempts INTEGER NOT NULL DEFAULT 0, code TEXT, message TEXT,
+                result TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                submitted_at TEXT, finished_at TEXT)""",
+            "INSERT INTO items_v2 (rowid, item_id, bucket, key, output_bucket, output_region, "
+            "output_key, job_level, user_data, etag, size, last_modified, state, job_id, "
+            "attempts, code, message, result, created_at, updated_at, submitted_at, finished_at) "
+            "SELECT rowid, item_id, bucket, key, output_bucket, output_region, output_key, "
+            "job_level, user_data, etag, size, last_modified, state, job_id, attempts, code, "
+            "message, result, created_at, updated_at, submitted_at, finished_at FROM items",
+            "DROP TABLE items",
+            "ALTER TABLE items_v2 RENAME TO items",
+            "CREATE UNIQUE INDEX items_id ON items (item_id)",
+            "CREATE UNIQUE INDEX items_output ON items (output_bucket, output_key)",
+            "CREATE INDEX items_state_level ON items (state, job_level DESC)",
+            "CREATE INDEX items_job_id ON items (job_id) WHERE job_id IS NOT NULL",
+            "CREATE INDEX items_outstanding ON items (state) WHERE state = 'submitted'",
+        ),
+    ),
+)
+# The indexes a bulk load into an empty items table drops, then builds by sorting once: a
+# million inserts into a random-order index cost several times that. Unique ones first, in the
+# order their violations are resolved.
+_BULK_INDEXES: Final = (
+    ("items_id", "CREATE UNIQUE INDEX items_id ON items (item_id)"),
+    ("items_output", "CREATE UNIQUE INDEX items_output ON items (output_bucket, output_key)"),
+    ("items_state_level", "CREATE INDEX items_state_level ON items (state, job_level DESC)"),
 )
 SCHEMA_VERSION: Final = _MIGRATIONS[-1].version
 
@@ -283,8 +321,8 @@ def _json(value: Mapping[str, Any] | None) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
-def _item_id(item: Item) -> str:
-    return item.item_id
+def _record_id(record: ItemRecord) -> str:
+    return record[0]
 
 
 def _chunks(iterable: Iterable[_R], size: int) -> Iterator[list[_R]]:
@@ -367,12 +405,24 @@ class Ledger:
         for migration in _MIGRATIONS:
             if self._user_version() >= migration.version:
                 continue
-            with self.atomic():
+            # Rebuilding a table drops the old one, which with foreign keys enforced would
+            # cascade into attempts_log; SQLite's documented procedure turns them off.
+            with self._foreign_keys_off(), self.atomic():
                 # Another process may have migrated while we waited for the write lock.
                 if self._user_version() < migration.version:
                     for statement in migration.statements:
                         self._conn.execute(statement)
+                    if self._conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                        raise _error(self.path, "migrate ledger", "foreign key check failed")
                     self._conn.execute(f"PRAGMA user_version = {migration.version}")
+
+    @contextmanager
+    def _foreign_keys_off(self) -> Iterator[None]:
+        self._conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
+        try:
+            yield
+        finally:
+            self._conn.execute("PRAGMA foreign_keys = ON")
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -458,54 +508,92 @@ class Ledger:
 
     # Planning
 
-    @_guarded("write ledger")
     def add_items(self, items: Iterable[Item], *, refresh_changed: bool = False) -> int:
-        """Insert the items not yet in the ledger; return how many were new.
+        """Insert the items not yet in the ledger; return how many were new (see `loading`)."""
+        with self.loading(refresh_changed=refresh_changed) as loader:
+            loader.add(item.record() for item in items)
+        return loader.added
+
+    @contextmanager
+    def loading(self, *, refresh_changed: bool = False) -> Iterator[Loader]:
+        """Add planned items through the Loader this yields; its `added` counts the new ones.
 
         With `refresh_changed`, a succeeded item whose object now has another ETag goes back to
         pending (and counts as new).
 
-        Commits every 50,000 items, written in id order. On an OutputCollision the uncommitted
-        part rolls back and everything committed before it stays: those are valid items.
+        Into an empty ledger everything goes in one transaction: rows first, then the indexes,
+        each built by one sort. A repeated item is kept once. An OutputCollision rolls all of it
+        back. Into a ledger that has items, new ones are committed every 50,000, in id order,
+        and a collision rolls back only the uncommitted part: what was committed is valid.
         """
-        conn = self._conn
-        insert = _UPSERT_CHANGED if refresh_changed else _INSERT_ITEM
-        groups = _chunks(items, _CHUNK * _CHUNKS_PER_COMMIT)
-        added = 0
-        for group in groups:
-            # Item ids are hashes: inserted in id order, each commit walks the id index once
-            # instead of touching a random page per row (a third less time for a million).
-            group.sort(key=_item_id)
-            with self.atomic():
-                before = conn.total_changes
-                now = self._now()
-                for chunk in _chunks(group, _CHUNK):
-                    rows = [
-                        (i.item_id, i.bucket, i.key, i.output_bucket, i.output_region,
-                         i.output_key, i.job_level, i.user_data, i.etag, i.size, i.last_modified,
-                         now, now)
-                        for i in chunk
-                    ]  # fmt: skip
-                    try:
-                        conn.executemany(insert, rows)
-                    except sqlite3.IntegrityError:
-                        self._raise_collision(chunk)
-                        raise
-                added += conn.total_changes - before
-        return added
+        with _translating(self.path, "write ledger"):
+            empty = self._conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
+        # Foreign keys can only be switched off outside a transaction.
+        if not empty or self._depth:
+            loader = Loader(self, refresh_changed=refresh_changed, bulk=False)
+            yield loader
+            loader.flush()
+            return
+        with _translating(self.path, "write ledger"), self._foreign_keys_off(), self.atomic():
+            for name, _create in _BULK_INDEXES:
+                self._conn.execute(f"DROP INDEX {name}")
+            loader = Loader(self, refresh_changed=refresh_changed, bulk=True)
+            yield loader
+            self._build_bulk_indexes()
+            loader.added = self._scalar("SELECT count(*) FROM items")
 
-    def _raise_collision(self, chunk: list[Item]) -> None:
-        seen: dict[tuple[str, str], Item] = {}
-        for item in chunk:
-            output = (item.output_bucket, item.output_key)
+    def _build_bulk_indexes(self) -> None:
+        conn = self._conn
+        for name, create in _BULK_INDEXES:
+            try:
+                conn.execute(create)
+                continue
+            except sqlite3.IntegrityError:
+                if name != "items_id":
+                    self._raise_bulk_collision()
+                    raise
+            # The same item planned twice (a key listed twice): keep its first row.
+            conn.execute(
+                "DELETE FROM items WHERE rowid NOT IN (SELECT min(rowid) FROM items GROUP BY item_id)"
+            )
+            conn.execute(create)
+
+    def _raise_bulk_collision(self) -> None:
+        row = self._conn.execute(
+            "SELECT output_bucket, output_key, min(key), max(key) FROM items "
+            "GROUP BY output_bucket, output_key HAVING count(*) > 1 LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            raise OutputCollision(f"{row[0]}/{row[1]}", row[2], row[3])
+
+    def _add_group(self, group: list[ItemRecord], insert: str) -> int:
+        conn = self._conn
+        # Item ids are hashes: inserted in id order, each commit walks the id index once
+        # instead of touching a random page per row.
+        group.sort(key=_record_id)
+        with self.atomic():
+            before = conn.total_changes
+            now = (self._now(),) * 2
+            for chunk in _chunks(group, _CHUNK):
+                try:
+                    conn.executemany(insert, [record + now for record in chunk])
+                except sqlite3.IntegrityError:
+                    self._raise_collision(chunk)
+                    raise
+            return conn.total_changes - before
+
+    def _raise_collision(self, chunk: list[ItemRecord]) -> None:
+        seen: dict[tuple[str, str], ItemRecord] = {}
+        for record in chunk:
+            item_id, key, output = record[0], record[2], (record[3], record[5])
             row = self._conn.execute(
                 "SELECT item_id, key FROM items WHERE output_bucket = ? AND output_key = ?", output
             ).fetchone()
-            if row is not None and row[0] != item.item_id:
-                raise OutputCollision("/".join(output), *sorted((row[1], item.key)))
-            first = seen.setdefault(output, item)
-            if first.item_id != item.item_id:
-                raise OutputCollision("/".join(output), *sorted((first.key, item.key)))
+            if row is not None and row[0] != item_id:
+                raise OutputCollision("/".join(output), *sorted((row[1], key)))
+            first = seen.setdefault(output, record)
+            if first[0] != item_id:
+                raise OutputCollision("/".join(output), *sorted((first[2], key)))
 
     # Submission
 
@@ -794,3 +882,69 @@ def _final_updates(rows: Iterable[JobUpdate]) -> Iterator[tuple[str, tuple[Any, 
                 state.value,
                 (update.job_id, state.value, update.code, update.message, result, finished),
             )
+
+
+def _insert_new(chunk: list[ItemRecord], now: str) -> tuple[str, list[tuple[Any, ...]]]:
+    """An INSERT for `chunk` that binds only the columns whose values vary within it.
+
+    Most columns of a load hold one value throughout (buckets, region, often the level, the
+    NULLs a CSV leaves), and the sqlite3 module spends about as long binding a parameter as
+    SQLite takes to store it; writing those as literals halves the cost of a row.
+    """
+    columns = list(zip(*chunk, strict=True))
+    values: list[str] = []
+    varying: list[tuple[Any, ...]] = []
+    for column in columns:
+        literal = _literal(column[0]) if column.count(column[0]) == len(column) else None
+        if literal is None:
+            values.append("?")
+            varying.append(column)
+        else:
+            values.append(literal)
+    sql = (
+        f"INSERT INTO items ({_ITEM_COLUMNS}, state, created_at, updated_at) "
+        f"VALUES ({', '.join(values)}, 'pending', {_literal(now)}, {_literal(now)})"
+    )
+    return sql, list(zip(*varying, strict=True)) if varying else [()] * len(chunk)
+
+
+def _literal(value: object) -> str | None:
+    """`value` as an SQL literal, or None where it must stay a bound parameter."""
+    if value is None:
+        return "NULL"
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    return None
+
+
+class Loader:
+    """Hands planned items to the ledger during `Ledger.loading()`."""
+
+    def __init__(self, ledger: Ledger, *, refresh_changed: bool, bulk: bool) -> None:
+        self._ledger = ledger
+        self._bulk = bulk
+        self._insert = _UPSERT_CHANGED if refresh_changed else _INSERT_ITEM
+        self._pending: list[ItemRecord] = []
+        self._now = (ledger._now(),) * 2
+        self.added = 0
+
+    def add(self, records: Iterable[ItemRecord]) -> None:
+        with _translating(self._ledger.path, "write ledger"):
+            if self._bulk:
+                conn = self._ledger.connection
+                for chunk in _chunks(records, _CHUNK):
+                    conn.executemany(*_insert_new(chunk, self._now[0]))
+                return
+            self._pending.extend(records)
+            while len(self._pending) >= _CHUNK * _CHUNKS_PER_COMMIT:
+                group = self._pending[: _CHUNK * _CHUNKS_PER_COMMIT]
+                del self._pending[: _CHUNK * _CHUNKS_PER_COMMIT]
+                self.added += self._ledger._add_group(group, self._insert)
+
+    def flush(self) -> None:
+        if self._pending:
+            with _translating(self._ledger.path, "write ledger"):
+                group, self._pending = self._pending, []
+                self.added += self._ledger._add_group(group, self._insert)

@@ -11,7 +11,7 @@ from json.encoder import encode_basestring
 
 from orchestrator.config import Manifest
 from orchestrator.exceptions import ManifestError, SourceError
-from orchestrator.items import Item, ObjectRef
+from orchestrator.items import Item, ItemRecord, ObjectRef
 
 __all__ = ["Planner", "compile_output", "item_id", "key_parts", "object_key", "render_output"]
 
@@ -35,6 +35,13 @@ def compile_output(template: str) -> Callable[[str], str]:
     parts = [
         (literal, field) for literal, field, _spec, _conv in string.Formatter().parse(template)
     ]
+    if all(field in (None, "key") for _literal, field in parts):
+        # The common `out/{key}`: one C-level format call per object, no key split.
+        pattern = "".join(
+            literal.replace("{", "{{").replace("}", "}}") + ("" if field is None else "{0}")
+            for literal, field in parts
+        )
+        return pattern.format
 
     def render(key: str) -> str:
         values = key_parts(key)
@@ -82,20 +89,29 @@ class Planner:
     def __init__(self, manifest: Manifest) -> None:
         self._manifest = manifest
         self._job = manifest.job
-        self._fingerprint = manifest.operation_fingerprint
         self._render = compile_output(manifest.job.output)
+        # item_id's JSON array, with the parts every item of this manifest shares quoted once.
+        self._id_head = "[" + _quote(manifest.name) + ","
+        self._id_middle = "," + _quote(manifest.job.output_bucket) + ","
+        self._id_tail = "," + _quote(manifest.operation_fingerprint) + "]"
 
     def job_level(self, ref: ObjectRef) -> int:
         """The row's level, else the first matching rule's, else the manifest's."""
         if ref.job_level is not None:
             return ref.job_level
-        key = object_key(ref.key)
+        return self._rule_level(object_key(ref.key))
+
+    def _rule_level(self, key: str) -> int:
         for rule in self._job.priority:
             if fnmatchcase(key, rule.match):
                 return rule.job_level
         return self._job.job_level
 
     def plan(self, ref: ObjectRef) -> Item:
+        return Item(*self.record(ref))
+
+    def record(self, ref: ObjectRef) -> ItemRecord:
+        """`plan` as a plain tuple, for expansion."""
         key = object_key(ref.key)
         if not key:
             raise SourceError(f"source key {ref.key!r}{_where(ref)} names no object")
@@ -112,26 +128,23 @@ class Planner:
                     f"{self._manifest.path}: [job] output: {self._job.output!r} gives an empty"
                     f" object key for {ref.key!r}"
                 )
-        output_bucket = self._job.output_bucket
-        return Item(
-            item_id=item_id(
-                self._manifest.name,
-                ref.bucket,
-                key,
-                output_bucket,
-                output_key,
-                self._fingerprint,
-            ),
-            bucket=ref.bucket,
-            key=key,
-            output_bucket=output_bucket,
-            output_region=self._job.output_region,
-            output_key=output_key,
-            job_level=self.job_level(ref),
-            user_data=ref.user_data if ref.user_data is not None else self._job.user_data,
-            etag=ref.etag,
-            size=ref.size,
-            last_modified=ref.last_modified,
+        job = self._job
+        identity = (
+            self._id_head + _quote(ref.bucket) + "," + _quote(key) + self._id_middle
+            + _quote(output_key) + self._id_tail
+        )  # fmt: skip
+        return (
+            hashlib.sha256(identity.encode()).hexdigest()[:32],  # = item_id(...), quoted once
+            ref.bucket,
+            key,
+            job.output_bucket,
+            job.output_region,
+            output_key,
+            ref.job_level if ref.job_level is not None else self._rule_level(key),
+            ref.user_data if ref.user_data is not None else job.user_data,
+            ref.etag,
+            ref.size,
+            ref.last_modified,
         )
 
 

@@ -44,6 +44,15 @@ def test_the_quick_benchmark_prints_one_table_with_every_scenarios_figures(
     targeted = [row for row in rows if row["target"]]
     assert len(targeted) >= 15
     assert all(row["verdict"] in ("pass", "FAIL") for row in targeted)
+    five = {row["name"]: row["value"] for row in rows if row["scenario"].startswith("5 ")}
+    for name in (
+        "client CPU, steady state",
+        "floor, asyncio loop waking 200/s: CPU",
+        "floor, asyncio loop waking 200/s: CPU per wake-up",
+        "floor, bare aiohttp at 100 req/s: CPU",
+        "floor, bare aiohttp at 100 req/s: CPU per request",
+    ):
+        assert isinstance(five.get(name), int | float), (name, five)
     table = [line for line in run.stdout.splitlines() if line.startswith("| ")]
     header = [cell.strip() for cell in table[0].strip("|").split("|")]
     assert header == ["scenario", "figure", "value", "target", "result", "note"]

@@ -14,6 +14,7 @@ import pytest
 from orchestrator.exceptions import LedgerError, LockHeld, OutputCollision
 from orchestrator.items import Item
 from orchestrator.ledger import (
+    _MIGRATIONS,
     FINAL_STATES,
     SCHEMA_VERSION,
     ClaimedItem,
@@ -127,11 +128,93 @@ def test_opening_records_the_schema_version_and_reopening_changes_nothing(path: 
     with Ledger.open(path) as ledger:
         ledger.add_items(items(3))
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     before = path.read_bytes()
     with Ledger.open(path) as ledger:
         assert ledger.total() == 3
     assert path.read_bytes() == before
+
+
+def test_a_version_1_ledger_is_migrated_keeping_every_row_rowid_and_attempt(path: Path) -> None:
+    path.parent.mkdir()
+    with sqlite3.connect(path) as conn:
+        for statement in _MIGRATIONS[0].statements:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        for n in (7, 3, 5):  # rowids 1-3, not in id order
+            conn.execute(
+                "INSERT INTO items (item_id, bucket, key, output_bucket, output_region, "
+                "output_key, job_level, state, created_at, updated_at, job_id, attempts) "
+                "VALUES (?, 'src-1250000000', ?, 'dst-1250000000', 'ap-guangzhou', ?, 0, "
+                "'submitted', 't', 't', ?, 1)",
+                (f"id-{n:06d}", f"in/{n:06d}.jpg", f"out/{n:06d}.webp", f"job-{n}"),
+            )
+            conn.execute(
+                "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, at) "
+                "VALUES (?, 1, ?, 'submitted', 't')",
+                (f"id-{n:06d}", f"job-{n}"),
+            )
+    conn.close()
+    with Ledger.open(path) as ledger:
+        conn = ledger.connection
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        rows = conn.execute("SELECT rowid, item_id, job_id FROM items ORDER BY rowid").fetchall()
+        assert rows == [
+            (1, "id-000007", "job-7"),
+            (2, "id-000003", "job-3"),
+            (3, "id-000005", "job-5"),
+        ]
+        assert conn.execute("SELECT count(*) FROM attempts_log").fetchone()[0] == 3
+        assert ledger.integrity_check() == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        # The id index is back: an item is added once, and its history follows it on delete.
+        assert ledger.add_items([item(3), item(9)]) == 1
+        conn.execute("DELETE FROM items WHERE item_id = 'id-000003'")
+        assert conn.execute("SELECT count(*) FROM attempts_log").fetchone()[0] == 2
+
+
+def test_a_bulk_load_keeps_an_item_listed_twice_once_in_first_seen_order(ledger: Ledger) -> None:
+    assert ledger.add_items([item(2), item(1), item(2, level=1), item(0)]) == 3
+    rows = ledger.connection.execute("SELECT item_id, job_level FROM items ORDER BY rowid")
+    assert rows.fetchall() == [("id-000002", 0), ("id-000001", 0), ("id-000000", 0)]
+    names = {row[0] for row in ledger.connection.execute("SELECT name FROM sqlite_master")}
+    assert {"items_id", "items_output", "items_state_level"} <= names
+    assert ledger.connection.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_bulk_load_stores_every_value_exactly_whatever_it_contains(
+    ledger: Ledger, count: int
+) -> None:
+    odd = Item(
+        item_id="id-'; DROP TABLE items; --",
+        bucket="src-1250000000",
+        key="it's/a \x00 key/猫'.jpg",
+        output_bucket="dst-1250000000",
+        output_region="ap-guangzhou",
+        output_key="out/''.webp",
+        job_level=2,
+        user_data="{'a': \"b\"}",
+        etag='"e\'"',
+        size=2**62,
+        last_modified="2024-05-01T10:00:00Z",
+    )
+    batch = [odd] + [item(n) for n in range(count - 1)]
+    assert ledger.add_items(batch) == count
+    stored = {row.item_id: row for row in ledger.iter_items()}
+    row = stored[odd.item_id]
+    assert row.record() == odd.record()
+    assert stored.keys() == {b.item_id for b in batch}
+
+
+def test_a_failed_bulk_load_leaves_the_empty_ledger_with_all_its_indexes(ledger: Ledger) -> None:
+    with pytest.raises(OutputCollision):
+        ledger.add_items([item(1), item(2, output="out/000001.webp")])
+    names = {row[0] for row in ledger.connection.execute("SELECT name FROM sqlite_master")}
+    assert {"items_id", "items_output", "items_state_level"} <= names
+    assert ledger.total() == 0
+    assert ledger.add_items(items(2)) == 2
 
 
 def test_a_ledger_from_a_newer_picjobs_is_refused_and_left_untouched(path: Path) -> None:
@@ -140,7 +223,7 @@ def test_a_ledger_from_a_newer_picjobs_is_refused_and_left_untouched(path: Path)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     before = path.read_bytes()
-    with pytest.raises(LedgerError, match="schema version 2 is newer"):
+    with pytest.raises(LedgerError, match=f"schema version {SCHEMA_VERSION + 1} is newer"):
         Ledger.open(path)
     assert path.read_bytes() == before
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -249,6 +248,21 @@ def test_the_item_id_changes_when_the_output_or_operation_changes(
 
 def test_the_item_id_ignores_priority_user_data_and_metadata() -> None:
     ref = ObjectRef(BUCKET, "a/b.jpg")
-    other = dataclasses.replace(ref, size=5, etag='"e"', job_level=2, user_data="u")
+    other = ref._replace(size=5, etag='"e"', job_level=2, user_data="u")
     changed = manifest(job_level=2, user_data="x", output_region="ap-shanghai")
     assert Planner(changed).plan(other).item_id == Planner(manifest()).plan(ref).item_id
+
+
+@given(
+    st.text(min_size=1, max_size=20).filter(lambda key: key.lstrip("/")),
+    st.sampled_from(["out/{key}", "{key}", 'a"{key}\\b', "{dir}/{stem}.webp"]),
+)
+def test_a_planned_item_id_is_item_id_of_its_own_fields(key: str, output: str) -> None:
+    m = manifest(output=output)
+    planned = Planner(m).plan(ObjectRef(bucket="src-1250000000", key=key))
+    expected = item_id(
+        m.name, planned.bucket, planned.key, planned.output_bucket, planned.output_key,
+        m.operation_fingerprint,
+    )  # fmt: skip
+    assert planned.item_id == expected
+    assert planned.output_key == render_output(output, planned.key)

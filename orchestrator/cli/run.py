@@ -170,7 +170,8 @@ async def _dry_run(manifest: Manifest) -> None:
             open_endpoint(manifest) as (endpoint, creds),
             make_client(manifest, endpoint, creds) as client,
         ):
-            expansion = await expand(manifest, client, plan.add_items)
+            with plan.loading() as loader:
+                expansion = await expand(manifest, client, loader.add)
         done = _already_final(manifest.ledger_path, plan)
         levels = plan.level_counts("pending")
     todo = expansion.matched - done

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from orchestrator.ci.client import CIClient
 from orchestrator.config import Manifest
 from orchestrator.engine import retry
-from orchestrator.items import Item, ObjectRef
+from orchestrator.items import ItemRecord, ObjectRef
 from orchestrator.plan import Planner
 from orchestrator.sources.csv import iter_csv
 from orchestrator.sources.filters import ObjectFilter
@@ -20,14 +20,13 @@ from orchestrator.sources.listing import iter_prefix
 __all__ = ["Expansion", "expand", "source_batches"]
 
 BATCH = 1000
-ADD_GROUP = 50_000
 
 
 @dataclass
 class Expansion:
     seen: int = 0
     matched: int = 0
-    added: int = 0
+    added: int = 0  # filled in by the caller, from what its ledger reports
     skipped: bool = False
 
 
@@ -58,25 +57,19 @@ def source_batches(
 async def expand(
     manifest: Manifest,
     client: CIClient,
-    add: Callable[[list[Item]], int],
+    add: Callable[[list[ItemRecord]], object],
     *,
     policy: retry.RetryPolicy | None = None,
     budget: retry.RetryBudget | None = None,
 ) -> Expansion:
     """Plan every object the source yields and hand the items to `add` one batch at a time."""
-    planner = Planner(manifest)
-    keep = ObjectFilter(manifest.source).matches
+    plan = Planner(manifest).record
+    object_filter = ObjectFilter(manifest.source)
+    keep = None if object_filter.passes_everything else object_filter.matches
     result = Expansion()
-    pending: list[Item] = []
     async for refs in source_batches(manifest, client, policy, budget):
         result.seen += len(refs)
-        items = [planner.plan(ref) for ref in refs if keep(ref)]
-        result.matched += len(items)
-        pending += items
-        # The ledger writes fastest in large sorted groups; 50,000 items hold ~20 MB.
-        if len(pending) >= ADD_GROUP:
-            result.added += add(pending)
-            pending = []
-    if pending:
-        result.added += add(pending)
+        records = [plan(ref) for ref in refs if keep is None or keep(ref)]
+        result.matched += len(records)
+        add(records)
     return result

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -206,8 +205,11 @@ async def _expand(
     if fingerprint is not None and ledger.meta_get("expanded_source") == fingerprint:
         log.info("the CSV and manifest are unchanged since they were expanded; skipping expansion")
         return Expansion(skipped=True)
-    add = functools.partial(ledger.add_items, refresh_changed=manifest.job.reprocess_changed)
-    expansion = await expand(manifest, client, add, policy=policy, budget=retry.RetryBudget())
+    with ledger.loading(refresh_changed=manifest.job.reprocess_changed) as loader:
+        expansion = await expand(
+            manifest, client, loader.add, policy=policy, budget=retry.RetryBudget()
+        )
+    expansion.added = loader.added
     if fingerprint is not None:
         ledger.meta_set("expanded_source", fingerprint)
     log.info(

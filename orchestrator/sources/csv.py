@@ -8,8 +8,9 @@ With a header (a first row with a cell `key`) the columns are `key` and optional
 from __future__ import annotations
 
 import csv
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
@@ -51,36 +52,49 @@ def iter_csv(path: Path, default_bucket: str) -> Iterator[ObjectRef]:
     if csv.field_size_limit() < MAX_FIELD:
         csv.field_size_limit(MAX_FIELD)
     with handle:
-        header: tuple[str, ...] | None = None
-        first = True
-        for line, row in _rows(_lines(handle, shown), shown):
-            if all(not cell.strip() for cell in row):
+        reader = csv.reader(_lines(handle, shown), strict=True)
+        build: _Builder | None = None
+        end = 0
+        while True:
+            start = end + 1  # the physical line this record starts on
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                if "field larger than field limit" in str(exc):
+                    raise SourceError(f"{shown}:{start}: a field is larger than 1 MiB") from None
+                raise SourceError(f"{shown}:{start}: malformed CSV ({exc})") from None
+            end = reader.line_num
+            if not "".join(row).strip():  # a blank line, or only empty cells
                 continue
-            if first:
-                first = False
+            if max(map(len, row)) > MAX_FIELD:
+                raise SourceError(f"{shown}:{start}: a field is larger than 1 MiB")
+            if build is None:
                 if any(cell.strip().lower() == "key" for cell in row):
-                    header = _header(row, shown, line)
+                    build = _header_builder(_header(row, shown, start), shown, default_bucket)
                     continue
-                _check_first_batch_row(row, shown, line)
-            if header is None:
-                yield _batch_row(row, shown, line, default_bucket)
-            else:
-                yield _header_row(header, row, shown, line, default_bucket)
+                _check_first_batch_row(row, shown, start)
+                build = functools.partial(_batch_row, shown=shown, default_bucket=default_bucket)
+            yield build(row, start)
+
+
+_Builder = Callable[[list[str], int], ObjectRef]
 
 
 def _lines(handle: BinaryIO, shown: str) -> Iterator[str]:
     """Physical lines, decoded strictly as UTF-8, line endings kept for the csv module."""
-    number = 0
-    while raw := handle.readline(_MAX_LINE + 1):
-        number += 1
-        if number == 1:
-            for bom, encoding in _FOREIGN_BOMS:
-                if raw.startswith(bom):
-                    raise SourceError(
-                        f"{shown}: the file is {encoding} (it starts with a byte-order mark);"
-                        " save it as UTF-8"
-                    )
-            raw = raw.removeprefix(_UTF8_BOM)
+    limit = _MAX_LINE + 1
+    raw = handle.readline(limit)
+    for bom, encoding in _FOREIGN_BOMS:
+        if raw.startswith(bom):
+            raise SourceError(
+                f"{shown}: the file is {encoding} (it starts with a byte-order mark);"
+                " save it as UTF-8"
+            )
+    raw = raw.removeprefix(_UTF8_BOM)
+    number = 1
+    while raw:
         if len(raw) > _MAX_LINE:
             raise SourceError(f"{shown}:{number}: line is longer than {_MAX_LINE // 2**20} MiB")
         if b"\x00" in raw:
@@ -89,32 +103,15 @@ def _lines(handle: BinaryIO, shown: str) -> Iterator[str]:
                 " or not text at all?)"
             )
         try:
-            yield raw.decode("utf-8")
+            line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SourceError(
                 f"{shown}:{number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column"
                 f" {exc.start + 1}; Latin-1 or another legacy encoding?); save the file as UTF-8"
             ) from None
-
-
-def _rows(lines: Iterator[str], shown: str) -> Iterator[tuple[int, list[str]]]:
-    """CSV records with the physical line each starts on."""
-    reader = csv.reader(lines, strict=True)
-    end = 0
-    while True:
-        start = end + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            if "field larger than field limit" in str(exc):
-                raise SourceError(f"{shown}:{start}: a field is larger than 1 MiB") from None
-            raise SourceError(f"{shown}:{start}: malformed CSV ({exc})") from None
-        end = reader.line_num
-        if any(len(cell) > MAX_FIELD for cell in row):
-            raise SourceError(f"{shown}:{start}: a field is larger than 1 MiB")
-        yield start, row
+        yield line
+        raw = handle.readline(limit)
+        number += 1
 
 
 def _header(row: list[str], shown: str, line: int) -> tuple[str, ...]:
@@ -148,29 +145,35 @@ def _check_first_batch_row(row: list[str], shown: str, line: int) -> None:
         )
 
 
-def _header_row(
-    header: tuple[str, ...], row: list[str], shown: str, line: int, default_bucket: str
-) -> ObjectRef:
-    if len(row) != len(header):
-        raise SourceError(
-            f"{shown}:{line}: expected {len(header)} columns ({', '.join(header)}), got {len(row)}"
+def _header_builder(header: tuple[str, ...], shown: str, default_bucket: str) -> _Builder:
+    """Turns the rows under `header` into ObjectRefs, with the columns located once."""
+    width = len(header)
+    at = {name: index for index, name in enumerate(header)}
+    key_at = at["key"]
+    bucket_at, output_at = at.get("bucket"), at.get("output")
+    level_at, data_at = at.get("job_level"), at.get("user_data")
+
+    def build(row: list[str], line: int) -> ObjectRef:
+        if len(row) != width:
+            raise SourceError(
+                f"{shown}:{line}: expected {width} columns ({', '.join(header)}), got {len(row)}"
+            )
+        key = row[key_at]
+        if not key.strip():
+            raise SourceError(f"{shown}:{line}: empty key")
+        user_data = None if data_at is None else row[data_at] or None
+        if user_data is not None and (problem := user_data_problem(user_data)) is not None:
+            raise SourceError(f"{shown}:{line}: user_data {problem}")
+        return ObjectRef(
+            bucket=(row[bucket_at].strip() if bucket_at is not None else "") or default_bucket,
+            key=key,
+            output_key=None if output_at is None else row[output_at] or None,
+            job_level=None if level_at is None else _job_level(row[level_at], shown, line),
+            user_data=user_data,
+            line=line,
         )
-    cells = dict(zip(header, row, strict=True))
-    key = cells["key"]
-    if not key.strip():
-        raise SourceError(f"{shown}:{line}: empty key")
-    user_data = cells.get("user_data") or None
-    problem = None if user_data is None else user_data_problem(user_data)
-    if problem is not None:
-        raise SourceError(f"{shown}:{line}: user_data {problem}")
-    return ObjectRef(
-        bucket=cells.get("bucket", "").strip() or default_bucket,
-        key=key,
-        output_key=cells.get("output") or None,
-        job_level=_job_level(cells.get("job_level", ""), shown, line),
-        user_data=user_data,
-        line=line,
-    )
+
+    return build
 
 
 def _job_level(cell: str, shown: str, line: int) -> int | None:
@@ -182,7 +185,7 @@ def _job_level(cell: str, shown: str, line: int) -> int | None:
     return int(value)
 
 
-def _batch_row(row: list[str], shown: str, line: int, default_bucket: str) -> ObjectRef:
+def _batch_row(row: list[str], line: int, *, shown: str, default_bucket: str) -> ObjectRef:
     if len(row) not in (2, 3):
         raise SourceError(
             f"{shown}:{line}: expected 2 or 3 columns (bucket,key[,versionId]) or a header"

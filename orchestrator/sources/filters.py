@@ -24,6 +24,13 @@ class ObjectFilter:
         self._after = config.modified_after
         self._before = config.modified_before
 
+    @property
+    def passes_everything(self) -> bool:
+        return not (
+            self._include or self._exclude or self._min_size is not None
+            or self._max_size is not None or self._after or self._before
+        )  # fmt: skip
+
     def matches(self, ref: ObjectRef) -> bool:
         key = ref.key
         if self._include and not any(fnmatchcase(key, glob) for glob in self._include):
