@@ -388,6 +388,10 @@ class Ledger:
                 if (version := ledger._user_version()) > SCHEMA_VERSION:
                     reason = f"schema version {version} is newer than this picjobs knows"
                     raise _error(path, "open ledger", f"{reason} ({SCHEMA_VERSION})")
+                # Takes effect only as a new file is created. Writing a page costs this machine
+                # class a system call or two whatever its size, and a bulk load writes every
+                # page: 16 KiB pages make a million-item expansion a fifth faster.
+                conn.execute("PRAGMA page_size = 16384")
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 if str(mode).lower() != "wal":
                     raise _error(path, "open ledger", f"WAL journal not available ({mode})")

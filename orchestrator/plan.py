@@ -94,6 +94,7 @@ class Planner:
         self._id_head = "[" + _quote(manifest.name) + ","
         self._id_middle = "," + _quote(manifest.job.output_bucket) + ","
         self._id_tail = "," + _quote(manifest.operation_fingerprint) + "]"
+        self._last_bucket = self._quoted_bucket = ""
 
     def job_level(self, ref: ObjectRef) -> int:
         """The row's level, else the first matching rule's, else the manifest's."""
@@ -112,7 +113,7 @@ class Planner:
 
     def record(self, ref: ObjectRef) -> ItemRecord:
         """`plan` as a plain tuple, for expansion."""
-        key = object_key(ref.key)
+        key = ref.key.lstrip("/")  # object_key, inlined: this runs once per object
         if not key:
             raise SourceError(f"source key {ref.key!r}{_where(ref)} names no object")
         if ref.output_key:
@@ -129,8 +130,10 @@ class Planner:
                     f" object key for {ref.key!r}"
                 )
         job = self._job
+        if ref.bucket != self._last_bucket:
+            self._last_bucket, self._quoted_bucket = ref.bucket, _quote(ref.bucket) + ","
         identity = (
-            self._id_head + _quote(ref.bucket) + "," + _quote(key) + self._id_middle
+            self._id_head + self._quoted_bucket + _quote(key) + self._id_middle
             + _quote(output_key) + self._id_tail
         )  # fmt: skip
         return (
