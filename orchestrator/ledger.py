@@ -728,16 +728,20 @@ class Ledger:
         return counts
 
     @_guarded("read ledger")
-    def count_final(self, item_ids: Iterable[str]) -> int:
-        """How many of these items are in a final state here."""
-        done = 0
-        for chunk in _chunks(item_ids, 500):
-            done += self._scalar(
-                "SELECT count(*) FROM items WHERE state IN ('success', 'failed', 'cancelled') "
-                f"AND item_id IN ({','.join('?' * len(chunk))})",
-                chunk,
+    def count_final_of(self, other: Ledger) -> int:
+        """How many of the items in `other` (another ledger file) are in a final state here:
+        one join, since a million lookups from Python cost minutes."""
+        conn = self._conn
+        conn.execute("ATTACH DATABASE ? AS other", (str(other.path),))
+        try:
+            return int(
+                conn.execute(
+                    "SELECT count(*) FROM other.items AS o JOIN main.items AS i "
+                    "ON i.item_id = o.item_id WHERE i.state IN ('success', 'failed', 'cancelled')"
+                ).fetchone()[0]
             )
-        return done
+        finally:
+            conn.execute("DETACH DATABASE other")
 
     @_guarded("read ledger")
     def total(self) -> int:

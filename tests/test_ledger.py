@@ -208,6 +208,19 @@ def test_a_bulk_load_stores_every_value_exactly_whatever_it_contains(
     assert stored.keys() == {b.item_id for b in batch}
 
 
+def test_count_final_of_another_ledger_counts_its_items_that_are_final_here(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    ledger.add_items(items(5))
+    submit(ledger, 3)
+    ledger.record_states([JobUpdate(f"job-id-{n:06d}", "Success") for n in range(2)])
+    with Ledger.open(tmp_path / "plan.sqlite") as plan:
+        plan.add_items([item(1), item(2), item(4), item(9)])
+        assert ledger.count_final_of(plan) == 1  # item 1; 0 is not planned, 2 still running
+    attached = ledger.connection.execute("PRAGMA database_list").fetchall()
+    assert "other" not in {name for _seq, name, _file in attached}
+
+
 def test_a_failed_bulk_load_leaves_the_empty_ledger_with_all_its_indexes(ledger: Ledger) -> None:
     with pytest.raises(OutputCollision):
         ledger.add_items([item(1), item(2, output="out/000001.webp")])

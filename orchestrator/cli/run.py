@@ -189,4 +189,4 @@ def _already_final(ledger_path: Path, plan: Ledger) -> int:
     if not ledger_path.exists():
         return 0
     with Ledger.open(ledger_path) as real:
-        return real.count_final(row.item_id for row in plan.iter_items())
+        return real.count_final_of(plan)
