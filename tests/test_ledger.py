@@ -221,6 +221,16 @@ def test_count_final_of_another_ledger_counts_its_items_that_are_final_here(
     assert "other" not in {name for _seq, name, _file in attached}
 
 
+def test_a_bulk_load_of_uneven_chunks_stores_every_row_as_given(ledger: Ledger) -> None:
+    batch = [
+        Item(f"id-{n:06d}", "src-1250000000", f"in/{n}.jpg", "dst-1250000000", "ap-guangzhou",
+             f"out/{n}.webp", n % 3, None if n % 7 else f"u{n}", None, n if n % 2 else None)
+        for n in range(1234)
+    ]  # fmt: skip
+    assert ledger.add_items(batch) == 1234
+    assert [row.record() for row in ledger.iter_items()] == [i.record() for i in batch]
+
+
 def test_a_failed_bulk_load_leaves_the_empty_ledger_with_all_its_indexes(ledger: Ledger) -> None:
     with pytest.raises(OutputCollision):
         ledger.add_items([item(1), item(2, output="out/000001.webp")])
