@@ -2,9 +2,11 @@
 recovered slowly.
 
 Each call gets the next slot 1/rate after the previous one. asyncio-throttle keeps a sliding log
-and caps what any 100 ms window can hold at rate/10 + 1, whatever the schedule does. Only one
-task waits for a slot at a time; the others wait on a FIFO lock, which keeps the cost flat
-however many workers are waiting.
+and caps any 100 ms at rate/10 calls, so that however the schedule is disturbed no 100 ms window
+at the server sees more than rate/10 + 1. The cap equals the schedule, so a slot taken a little
+late makes the next ones poll it briefly; a cap one higher polled less but let 12 requests reach
+the server in one 100 ms window at 100/s. Only one task waits for a slot at a time; the others
+wait on a FIFO lock, which keeps the cost flat however many workers are waiting.
 """
 
 from __future__ import annotations
@@ -61,16 +63,11 @@ class AdaptiveRateLimiter:
 
     def _configure(self, rate: float) -> None:
         self._rate = max(self.min_rate, min(self.target, rate))
-        # The throttler is the hard cap: never more than rate/10 + 1 in any 100 ms (one per
-        # 1/rate below 10/s). That is one more than the even schedule puts in a window, so a
-        # slot taken a little late does not make the ones after it poll the throttler.
-        if self._rate >= 10:
-            self._throttler.rate_limit = math.floor(self._rate / 10) + 1
-            self._throttler.period = 0.1
-        else:
-            self._throttler.rate_limit = 1
-            self._throttler.period = 1 / self._rate
-        self._throttler.retry_interval = 0.001
+        # The throttler is the hard cap: never more than rate/10 in any 100 ms window.
+        per_window = max(1, math.floor(self._rate / 10))
+        self._throttler.rate_limit = per_window
+        self._throttler.period = per_window / self._rate
+        self._throttler.retry_interval = min(0.001, self._throttler.period / 10)
 
     def _recover(self, now: float) -> None:
         if self._rate >= self.target or now - self._last_throttle < self.calm_seconds:
