@@ -225,26 +225,21 @@ def _pic_result(op: _Fields) -> PicResult | None:
     if upload is not None:  # the documented UploadResult shape
         up = _Fields(upload)
         obj = up.of("ProcessResults").of("Object")
-        return PicResult(
-            object_name=obj.key("Key"),
-            format=obj.text("Format"),
-            width=obj.number("Width"),
-            height=obj.number("Height"),
-            size=obj.number("Size"),
-            quality=obj.number("Quality"),
-            etag=obj.text("ETag") or None,
-            original=_image_info(up.child("OriginalInfo")),
-        )
-    processed = res.of("ProcessResult")  # the flat shape of every example payload
+        return _processed(obj, obj.key("Key"), up.child("OriginalInfo"))
+    # The flat shape of every example payload.
+    return _processed(res.of("ProcessResult"), res.key("ObjectName"), res.child("OriginalInfo"))
+
+
+def _processed(image: _Fields, object_name: str | None, original: Element | None) -> PicResult:
     return PicResult(
-        object_name=res.key("ObjectName"),
-        format=processed.text("Format"),
-        width=processed.number("Width"),
-        height=processed.number("Height"),
-        size=processed.number("Size"),
-        quality=processed.number("Quality"),
-        etag=processed.text("ETag") or None,
-        original=_image_info(res.child("OriginalInfo")),
+        object_name=object_name,
+        format=image.text("Format"),
+        width=image.number("Width"),
+        height=image.number("Height"),
+        size=image.number("Size"),
+        quality=image.number("Quality"),
+        etag=image.text("ETag") or None,
+        original=_image_info(original),
     )
 
 
