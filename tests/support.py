@@ -35,7 +35,9 @@ def put_images(data: Path, keys: Iterable[str], body: bytes = PNG) -> None:
         path.write_bytes(body)
 
 
-def write_manifest(folder: Path, url: str, source: str, extra: str = "", name: str = "nightly") -> Path:
+def write_manifest(
+    folder: Path, url: str, source: str, extra: str = "", name: str = "nightly"
+) -> Path:
     path = folder / f"{name}.toml"
     path.write_text(
         textwrap.dedent(

@@ -18,12 +18,16 @@ def _demo(tmp_path: Path) -> Path:
     return target
 
 
-def test_the_demo_runs_to_exit_0_writes_images_and_a_second_run_submits_nothing(tmp_path: Path) -> None:
+def test_the_demo_runs_to_exit_0_writes_images_and_a_second_run_submits_nothing(
+    tmp_path: Path,
+) -> None:
     manifest = _demo(tmp_path)
     first = CliRunner().invoke(cli, ["run", "--quiet", str(manifest)])
     assert first.exit_code == 0, first.output
     assert "demo: success 8 (8 submitted this run" in first.output
-    thumbs = sorted((tmp_path / ".picjobs" / "demo-data" / "demo-1250000000" / "thumbs").rglob("*.webp"))
+    thumbs = sorted(
+        (tmp_path / ".picjobs" / "demo-data" / "demo-1250000000" / "thumbs").rglob("*.webp")
+    )
     assert len(thumbs) == 8
     assert all(p.read_bytes()[8:12] == b"WEBP" for p in thumbs)
     second = CliRunner().invoke(cli, ["run", "--quiet", str(manifest)])
@@ -46,7 +50,9 @@ def test_a_dry_run_prints_the_plan_by_level_and_creates_no_ledger(tmp_path: Path
     assert not (tmp_path / ".picjobs" / "demo.sqlite").exists()
 
 
-def test_an_unknown_key_exits_2_with_one_line_naming_the_file_line_and_closest_key(tmp_path: Path) -> None:
+def test_an_unknown_key_exits_2_with_one_line_naming_the_file_line_and_closest_key(
+    tmp_path: Path,
+) -> None:
     manifest = _demo(tmp_path)
     manifest.write_text(manifest.read_text().replace("concurrency = 8", "concurency = 8"))
     result = CliRunner().invoke(cli, ["run", str(manifest)])

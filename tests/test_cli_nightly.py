@@ -53,7 +53,10 @@ def test_a_second_run_on_a_locked_ledger_exits_3_naming_the_holder(manifest: Pat
         code, _, err = _invoke("run", str(manifest))
     assert code == 3
     assert err.count("\n") == 1
-    assert f"another run holds the ledger lock (pid {os.getpid()} on {socket.gethostname()}, started 20" in err
+    assert (
+        f"another run holds the ledger lock (pid {os.getpid()} on {socket.gethostname()}, started 20"
+        in err
+    )
 
 
 def test_a_lock_left_by_a_killed_run_is_taken_over_with_a_warning(manifest: Path) -> None:
@@ -131,7 +134,10 @@ def test_a_failed_only_report_is_a_csv_manifest_that_retries_just_the_failures(
     failed_csv = tmp_path / "failed.csv"
     assert _invoke("report", "--failed-only", "-o", str(failed_csv), str(manifest))[0] == 0
     with failed_csv.open() as rows:
-        assert sorted(r["key"] for r in csv.DictReader(rows)) == ["img/broken-1.png", "img/broken-2.png"]
+        assert sorted(r["key"] for r in csv.DictReader(rows)) == [
+            "img/broken-1.png",
+            "img/broken-2.png",
+        ]
     put_images(data, ["img/broken-1.png", "img/broken-2.png"])  # fixed at the source
     emu.running.emulator.reset()
     retry = write_manifest(tmp_path, emu.url, 'csv = "failed.csv"', name="nightly-retry")

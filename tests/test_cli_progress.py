@@ -9,7 +9,9 @@ import pytest
 from orchestrator.cli.progress import LOG_EVERY, describe, display
 from orchestrator.engine.runner import Progress
 
-COUNTS = dict.fromkeys(("pending", "submitting", "unknown", "submitted", "success", "failed", "cancelled"), 0)
+COUNTS = dict.fromkeys(
+    ("pending", "submitting", "unknown", "submitted", "success", "failed", "cancelled"), 0
+)
 
 
 def test_the_line_shows_done_total_rate_eta_and_the_busy_states() -> None:
@@ -24,7 +26,9 @@ def test_without_a_rate_the_eta_is_unknown() -> None:
     )
 
 
-def test_off_a_terminal_progress_is_a_log_line_every_few_seconds(caplog: pytest.LogCaptureFixture) -> None:
+def test_off_a_terminal_progress_is_a_log_line_every_few_seconds(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     log = logging.getLogger("progress-test")
     with caplog.at_level(logging.INFO, logger=log.name), display(True, log) as (update, every):
         update(Progress({**COUNTS, "pending": 1}, total=1, done=0, rate=0.0, eta=None))

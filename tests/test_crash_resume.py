@@ -54,7 +54,9 @@ def _check(ledger: Path) -> None:
         assert db.integrity_check() == "ok"
 
 
-def test_sigkill_at_random_moments_then_a_final_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_sigkill_at_random_moments_then_a_final_run_loses_and_duplicates_nothing(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
     keys = [f"k/{i:04d}.png" for i in range(400)]
     put_images(data, keys)
@@ -105,11 +107,16 @@ def test_sigterm_stops_submitting_commits_and_exits_75(tmp_path: Path, signals: 
     states = _states(ledger)
     assert states.get("submitting", 0) == 0 or signals == 2
     assert states["pending"] > 0
-    assert states.get("submitted", 0) + states.get("unknown", 0) + states.get("submitting", 0) >= created - 1
+    assert (
+        states.get("submitted", 0) + states.get("unknown", 0) + states.get("submitting", 0)
+        >= created - 1
+    )
     _check(ledger)
 
 
-def test_a_run_killed_with_responses_lost_after_creation_resumes_without_duplicates(tmp_path: Path) -> None:
+def test_a_run_killed_with_responses_lost_after_creation_resumes_without_duplicates(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
     keys = [f"k/{i:03d}.png" for i in range(150)]
     put_images(data, keys)

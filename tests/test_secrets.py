@@ -53,7 +53,9 @@ def _leaks(text: str | bytes) -> list[str]:
     return [s for s in (SECRET_KEY, TOKEN) if s.encode() in blob]
 
 
-def test_a_full_run_leaves_no_secret_in_any_output_or_file(tmp_path: Path, emu: EmulatorThread) -> None:
+def test_a_full_run_leaves_no_secret_in_any_output_or_file(
+    tmp_path: Path, emu: EmulatorThread
+) -> None:
     manifest = write_manifest(tmp_path, emu.url, 'prefix = "s/"')
     runner = CliRunner()
     outputs = []
@@ -73,12 +75,23 @@ def test_a_full_run_leaves_no_secret_in_any_output_or_file(tmp_path: Path, emu: 
     assert "success 4" in outputs[0]
     assert "failed 1" in outputs[0]
     assert [o for o in outputs if _leaks(o)] == []
-    files = [p for p in tmp_path.rglob("*") if p.is_file() and "data" not in p.relative_to(tmp_path).parts]
-    assert {p.name for p in files} >= {"nightly.sqlite", "nightly.sqlite.lock", "m.prom", "report.csv"}
+    files = [
+        p
+        for p in tmp_path.rglob("*")
+        if p.is_file() and "data" not in p.relative_to(tmp_path).parts
+    ]
+    assert {p.name for p in files} >= {
+        "nightly.sqlite",
+        "nightly.sqlite.lock",
+        "m.prom",
+        "report.csv",
+    }
     assert [p.name for p in files if _leaks(p.read_bytes())] == []
 
 
-def test_errors_from_a_wrong_key_name_neither_the_key_nor_the_token(tmp_path: Path, emu: EmulatorThread) -> None:
+def test_errors_from_a_wrong_key_name_neither_the_key_nor_the_token(
+    tmp_path: Path, emu: EmulatorThread
+) -> None:
     manifest = write_manifest(tmp_path, emu.url, 'prefix = "s/"')
     wrong = "wRoNg-" + SECRET_KEY
     result = CliRunner().invoke(cli, ["run", str(manifest)], env=_env(wrong))
@@ -149,7 +162,9 @@ def self_signed_https(tmp_path: Path) -> Iterator[int]:
     thread.join(10)
 
 
-async def test_an_https_endpoint_with_an_untrusted_certificate_is_refused(self_signed_https: int) -> None:
+async def test_an_https_endpoint_with_an_untrusted_certificate_is_refused(
+    self_signed_https: int,
+) -> None:
     settings = ClientSettings(
         BUCKET, "ap-guangzhou", CREDS, endpoint=f"https://127.0.0.1:{self_signed_https}"
     )

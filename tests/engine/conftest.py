@@ -21,7 +21,9 @@ from orchestrator.ledger import Ledger
 
 BUCKET = "photos-1250000000"
 CREDS = Credentials("AKIDengineTests0001", "engine-test-secret-key")
-OPTIONS = RunOptions(policy=RetryPolicy.for_tests(), poll_min=0.01, poll_max=0.05, progress_every=3600)
+OPTIONS = RunOptions(
+    policy=RetryPolicy.for_tests(), poll_min=0.01, poll_max=0.05, progress_every=3600
+)
 
 
 def _tiny_png() -> bytes:
@@ -42,7 +44,12 @@ def seed(emu: RunningEmulator, data: Path, keys: Iterable[str]) -> None:
     emu.emulator.reset()
 
 
-def write_manifest(folder: Path, source: str, job: str = 'process_rule = "imageMogr2/rotate/90"\noutput = "out/{key}"', extra: str = "") -> Path:
+def write_manifest(
+    folder: Path,
+    source: str,
+    job: str = 'process_rule = "imageMogr2/rotate/90"\noutput = "out/{key}"',
+    extra: str = "",
+) -> Path:
     path = folder / "m.toml"
     path.write_text(
         textwrap.dedent(
@@ -78,12 +85,17 @@ async def emulator(data: Path) -> AsyncIterator[RunningEmulator]:
 
 
 async def run_manifest(
-    manifest: Manifest | Path, emu: RunningEmulator, options: RunOptions = OPTIONS, rate: float = 5000
+    manifest: Manifest | Path,
+    emu: RunningEmulator,
+    options: RunOptions = OPTIONS,
+    rate: float = 5000,
 ) -> tuple[RunReport, AdaptiveRateLimiter]:
     if isinstance(manifest, Path):
         manifest = load_manifest(manifest)
     limiter = AdaptiveRateLimiter(rate)
-    settings = ClientSettings(BUCKET, "ap-guangzhou", CREDS, endpoint=emu.url, concurrency=manifest.limits.concurrency)
+    settings = ClientSettings(
+        BUCKET, "ap-guangzhou", CREDS, endpoint=emu.url, concurrency=manifest.limits.concurrency
+    )
     with Ledger.open(manifest.ledger_path) as ledger:
         async with CIClient(settings, limiter=limiter) as client:
             report = await run(manifest, ledger, client, options)

@@ -85,7 +85,9 @@ async def test_throttling_and_server_errors_never_count_towards_the_breaker(
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
     seed(emulator, data, [f"a/{i}.png" for i in range(40)])
-    emulator.emulator.faults.configure(FaultConfig(error_429=0.2, error_503=0.2, error_500=0.1, seed=7))
+    emulator.emulator.faults.configure(
+        FaultConfig(error_429=0.2, error_503=0.2, error_500=0.1, seed=7)
+    )
     limits = "[limits]\nmax_consecutive_same_error = 1\nmin_finished = 1\nmax_failure_percent = 0\n"
     manifest = write_manifest(tmp_path, 'prefix = "a/"', extra=limits)
 
@@ -119,7 +121,9 @@ async def test_a_deadline_already_past_submits_nothing_and_a_later_run_finishes(
     seed(emulator, data, ["a/1.png", "a/2.png"])
     manifest = write_manifest(tmp_path, 'prefix = "a/"')
 
-    halted, _ = await run_manifest(manifest, emulator, dataclasses.replace(OPTIONS, deadline=0.0, grace=0.0))
+    halted, _ = await run_manifest(
+        manifest, emulator, dataclasses.replace(OPTIONS, deadline=0.0, grace=0.0)
+    )
     finished, _ = await run_manifest(manifest, emulator)
 
     assert (halted.exit_code, halted.counts["pending"], halted.submitted) == (75, 2, 0)
@@ -173,7 +177,9 @@ async def test_retry_failed_queues_failed_items_again_and_keeps_their_attempt_hi
     seed(emulator, data, ["a/bad.png"])  # the object is fixed
 
     plain, _ = await run_manifest(manifest, emulator)
-    retried, _ = await run_manifest(manifest, emulator, dataclasses.replace(OPTIONS, retry_failed=True))
+    retried, _ = await run_manifest(
+        manifest, emulator, dataclasses.replace(OPTIONS, retry_failed=True)
+    )
 
     assert (plain.exit_code, plain.submitted) == (1, 0)
     assert (retried.exit_code, retried.retried, retried.submitted) == (0, 1, 1)
@@ -221,7 +227,9 @@ async def test_a_retried_item_whose_answer_is_lost_is_not_matched_to_its_earlier
     emulator.backend.advance(60)  # the new job is created a minute after the failed one
     emulator.emulator.faults.configure(FaultConfig(reset_after=1.0, routes=("POST /pic_jobs",)))
 
-    retried, _ = await run_manifest(manifest, emulator, dataclasses.replace(OPTIONS, retry_failed=True))
+    retried, _ = await run_manifest(
+        manifest, emulator, dataclasses.replace(OPTIONS, retry_failed=True)
+    )
 
     assert (retried.exit_code, retried.adopted) == (0, 1)
     assert _rows(manifest)["a/bad.png"] == ("success", 2, None)

@@ -18,7 +18,9 @@ class Clock:
         return self.now
 
 
-@pytest.mark.parametrize(("rate", "per_window"), [(100, 10), (500, 50), (105, 10), (5, 1), (0.5, 1)])
+@pytest.mark.parametrize(
+    ("rate", "per_window"), [(100, 10), (500, 50), (105, 10), (5, 1), (0.5, 1)]
+)
 def test_the_budget_is_cut_into_windows_of_about_100_ms(rate: float, per_window: int) -> None:
     limiter = AdaptiveRateLimiter(rate)
     throttler = limiter._throttler
@@ -74,7 +76,9 @@ def test_the_rate_never_falls_below_the_floor() -> None:
     assert limiter.rate == pytest.approx(0.5)
 
 
-async def test_acquisitions_are_evenly_spaced_never_more_than_a_tenth_of_the_rate_in_100_ms() -> None:
+async def test_acquisitions_are_evenly_spaced_never_more_than_a_tenth_of_the_rate_in_100_ms() -> (
+    None
+):
     limiter = AdaptiveRateLimiter(1000)
     times = []
     for _ in range(300):

@@ -48,7 +48,9 @@ async def test_a_5000_key_csv_manifest_submits_every_input_once_and_high_levels_
     assert (data / BUCKET / "out/img/04999.png").exists()
 
 
-async def test_running_again_submits_nothing_and_exits_zero(tmp_path: Path, data: Path, emulator: RunningEmulator) -> None:
+async def test_running_again_submits_nothing_and_exits_zero(
+    tmp_path: Path, data: Path, emulator: RunningEmulator
+) -> None:
     seed(emulator, data, ["a/1.png", "a/2.png"])
     manifest = write_manifest(tmp_path, 'prefix = "a/"')
     first, _ = await run_manifest(manifest, emulator)
@@ -82,7 +84,9 @@ async def test_permanent_errors_are_recorded_with_cis_code_and_message(
 ) -> None:
     seed(emulator, data, ["ok.png"])
     (tmp_path / "keys.csv").write_text("key\nok.png\nmissing.png\n")
-    manifest = write_manifest(tmp_path, 'csv = "keys.csv"', job='process_rule = "imageMogr2/blur/3"\noutput = "out/{key}"')
+    manifest = write_manifest(
+        tmp_path, 'csv = "keys.csv"', job='process_rule = "imageMogr2/blur/3"\noutput = "out/{key}"'
+    )
     report, _ = await run_manifest(manifest, emulator)
     assert report.exit_code == 1
     with Ledger.open(load_manifest(manifest).ledger_path) as ledger:
@@ -97,7 +101,11 @@ async def test_a_submission_refused_by_ci_fails_the_item_without_resending(
 ) -> None:
     seed(emulator, data, ["a.png"])
     (tmp_path / "keys.csv").write_text("key\na.png\n")
-    manifest = write_manifest(tmp_path, 'csv = "keys.csv"', job='template_id = "t0000000000000000000000000000dead"\noutput = "out/{key}"')
+    manifest = write_manifest(
+        tmp_path,
+        'csv = "keys.csv"',
+        job='template_id = "t0000000000000000000000000000dead"\noutput = "out/{key}"',
+    )
     report, _ = await run_manifest(manifest, emulator)
     assert report.exit_code == 1
     with Ledger.open(load_manifest(manifest).ledger_path) as ledger:
@@ -119,7 +127,9 @@ async def test_a_paused_queue_is_a_usage_error_unless_resume_is_asked(
     assert emulator.backend.stats.snapshot()["jobs_created"] == 0
     from .conftest import OPTIONS
 
-    report, _ = await run_manifest(manifest, emulator, dataclasses.replace(OPTIONS, resume_queue=True))
+    report, _ = await run_manifest(
+        manifest, emulator, dataclasses.replace(OPTIONS, resume_queue=True)
+    )
     assert (report.exit_code, report.counts["success"]) == (0, 1)
 
 
@@ -127,8 +137,14 @@ async def test_an_output_collision_is_reported_before_anything_is_submitted(
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
     seed(emulator, data, ["a.jpg", "a.png"])
-    manifest = write_manifest(tmp_path, 'prefix = ""', job='process_rule = "imageMogr2/format/webp"\noutput = "{stem}.webp"')
-    with pytest.raises(OutputCollision, match=r"'a.jpg' and 'a.png' both map to 'photos-1250000000/a.webp'"):
+    manifest = write_manifest(
+        tmp_path,
+        'prefix = ""',
+        job='process_rule = "imageMogr2/format/webp"\noutput = "{stem}.webp"',
+    )
+    with pytest.raises(
+        OutputCollision, match=r"'a.jpg' and 'a.png' both map to 'photos-1250000000/a.webp'"
+    ):
         await run_manifest(manifest, emulator)
     assert emulator.backend.stats.snapshot()["jobs_created"] == 0
 
@@ -153,7 +169,11 @@ async def test_lost_responses_are_reconciled_without_duplicates(
     keys = [f"r/{i}.png" for i in range(200)]
     seed(emulator, data, keys)
     manifest = write_manifest(tmp_path, 'prefix = "r/"')
-    emulator.emulator.faults.configure(FaultConfig(reset_after=0.2, error_500=0.1, error_503=0.1, routes=("POST /pic_jobs",), seed=3))
+    emulator.emulator.faults.configure(
+        FaultConfig(
+            reset_after=0.2, error_500=0.1, error_503=0.1, routes=("POST /pic_jobs",), seed=3
+        )
+    )
     report, _ = await run_manifest(manifest, emulator)
     stats = emulator.backend.stats.snapshot()
     assert report.exit_code == 0
