@@ -130,6 +130,9 @@ class Bucket:
         self.appid = match.group(1) if match else "1250000000"
         self._sorted: list[bytes] = []
         self._objects: dict[str, ObjectMeta] = {}
+        # Folders known to exist: on a VM every mkdir or stat is a system call that costs as much
+        # as the rest of a small write. Forgotten on a rescan, or when a write finds one gone.
+        self._folders: set[Path] = set()
         self.scan()
 
     # ------------------------------------------------------------------ index
@@ -137,6 +140,7 @@ class Bucket:
     def scan(self) -> None:
         """Rebuild the index from the folder."""
         self.root.mkdir(parents=True, exist_ok=True)
+        self._folders = set()
         objects: dict[str, ObjectMeta] = {}
         for path in self._natural_files():
             key = path.relative_to(self.root).as_posix()
@@ -199,8 +203,7 @@ class Bucket:
         check_key(key)
         meta = self._objects.get(key)
         path = meta.path if meta is not None else self._place(key)
-        self._atomic_write(path, data)
-        stat = path.stat()
+        stat = self._atomic_write(path, data)
         new = ObjectMeta(key, path, stat.st_size, stat.st_mtime)
         new._etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
         if meta is None:
@@ -225,24 +228,37 @@ class Bucket:
         if path.exists():
             return False
         parent = path.parent
-        while parent != self.root:
+        while parent != self.root and parent not in self._folders:
             if parent.exists() and not parent.is_dir():
                 return False
             parent = parent.parent
         return True
 
-    def _atomic_write(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def _atomic_write(self, path: Path, data: bytes) -> os.stat_result:
+        """Write `path` whole or not at all; return its stat."""
+        try:
+            return self._write_replacing(path, data)
+        except FileNotFoundError:  # a folder removed by hand since we made it
+            self._folders.clear()
+            return self._write_replacing(path, data)
+
+    def _write_replacing(self, path: Path, data: bytes) -> os.stat_result:
         scratch = self.root / RESERVED_DIR / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True)
+        for folder in (path.parent, scratch):
+            if folder not in self._folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                self._folders.add(folder)
         fd, tmp = tempfile.mkstemp(dir=scratch)
         try:
             with os.fdopen(fd, "wb") as stream:
                 stream.write(data)
+                stream.flush()
+                stat = os.fstat(stream.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return stat
 
     def _forget(self, key: str) -> None:
         if self._objects.pop(key, None) is not None:

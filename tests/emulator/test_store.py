@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,27 @@ def test_a_key_and_a_key_below_it_can_both_exist(bucket: Bucket) -> None:
     assert {key: fresh.read(key) for key in fresh.all_keys()} == {
         "a": b"file", "a/b": b"below", "c": b"file", "c/d": b"below",
     }  # fmt: skip
+
+
+def test_a_write_after_its_folders_were_removed_by_hand_recreates_them(
+    bucket: Bucket,
+) -> None:
+    bucket.write("deep/er/a.jpg", b"one")
+    shutil.rmtree(bucket.root / "deep")
+    shutil.rmtree(bucket.root / RESERVED_DIR)
+    meta = bucket.write("deep/er/b.jpg", b"two")
+    assert (bucket.root / "deep" / "er" / "b.jpg").read_bytes() == b"two"
+    assert meta.size == 3
+
+
+def test_a_file_made_by_hand_where_a_folder_was_is_not_overwritten(bucket: Bucket) -> None:
+    bucket.write("d/a.jpg", b"one")
+    shutil.rmtree(bucket.root / "d")
+    (bucket.root / "d").write_bytes(b"a file now")
+    bucket.scan()
+    bucket.write("d/b.jpg", b"two")
+    assert (bucket.root / "d").read_bytes() == b"a file now"
+    assert bucket.read("d/b.jpg") == b"two"
 
 
 @pytest.mark.parametrize(
