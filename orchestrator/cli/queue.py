@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -21,7 +22,7 @@ import click
 
 from orchestrator.ci.client import CIClient, ClientSettings
 from orchestrator.ci.models import Queue
-from orchestrator.cli._common import EMBEDDED, F, credentials, errors
+from orchestrator.cli._common import EMBEDDED, credentials, errors
 from orchestrator.config import load_manifest
 from orchestrator.engine import retry
 from orchestrator.engine.ratelimit import AdaptiveRateLimiter
@@ -186,7 +187,23 @@ def _details(queue: Queue) -> list[str]:
 # -- commands --
 
 
-def _target_options(fn: F) -> F:
+def _target_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the options naming the bucket (--manifest, or --bucket, --region and --endpoint) and
+    --json; the command receives the bucket resolved, as `target`."""
+
+    @functools.wraps(command)
+    def with_target(
+        *,
+        manifest_path: str | None,
+        bucket: str | None,
+        region: str | None,
+        endpoint: str | None,
+        **options: Any,
+    ) -> None:
+        with errors():
+            target = _resolve(manifest_path, bucket, region, endpoint)
+        command(target=target, **options)
+
     for decorator in reversed(
         (
             click.option(
@@ -206,8 +223,8 @@ def _target_options(fn: F) -> F:
             click.option("--json", "as_json", is_flag=True, help="Machine-readable output."),
         )
     ):
-        fn = decorator(fn)
-    return fn
+        with_target = decorator(with_target)
+    return with_target
 
 
 @click.group("queue")
@@ -226,16 +243,12 @@ def queue_group() -> None:
 @_target_options
 @click.option("--state", type=click.Choice(["Active", "Paused"]), help="Only queues in this state.")
 def list_command(
-    manifest_path: str | None,
-    bucket: str | None,
-    region: str | None,
-    endpoint: str | None,
+    target: _Target,
     as_json: bool,
     state: str | None,
 ) -> None:
     """The bucket's pic queues: id, name, state, limits and notifications."""
     with errors():
-        target = _resolve(manifest_path, bucket, region, endpoint)
 
         async def fetch() -> list[Queue]:
             async with _client(target) as client:
@@ -263,15 +276,11 @@ def list_command(
 @_target_options
 def show_command(
     queue_id: str,
-    manifest_path: str | None,
-    bucket: str | None,
-    region: str | None,
-    endpoint: str | None,
+    target: _Target,
     as_json: bool,
 ) -> None:
     """Every field of one queue."""
     with errors():
-        target = _resolve(manifest_path, bucket, region, endpoint)
 
         async def fetch() -> Queue:
             async with _client(target) as client:
@@ -313,10 +322,7 @@ def _set_state(
 @_target_options
 def pause_command(
     queue_id: str,
-    manifest_path: str | None,
-    bucket: str | None,
-    region: str | None,
-    endpoint: str | None,
+    target: _Target,
     as_json: bool,
 ) -> None:
     """Pause a queue: CI starts none of its jobs until it is resumed; running jobs go on.
@@ -324,7 +330,7 @@ def pause_command(
     The queue's name and notification settings are kept.
     """
     with errors():
-        _set_state(queue_id, "Paused", _resolve(manifest_path, bucket, region, endpoint), as_json)
+        _set_state(queue_id, "Paused", target, as_json)
 
 
 @queue_group.command("resume")
@@ -332,15 +338,12 @@ def pause_command(
 @_target_options
 def resume_command(
     queue_id: str,
-    manifest_path: str | None,
-    bucket: str | None,
-    region: str | None,
-    endpoint: str | None,
+    target: _Target,
     as_json: bool,
 ) -> None:
     """Resume a paused queue, keeping its name and notification settings."""
     with errors():
-        _set_state(queue_id, "Active", _resolve(manifest_path, bucket, region, endpoint), as_json)
+        _set_state(queue_id, "Active", target, as_json)
 
 
 def _notify_config(
@@ -425,10 +428,7 @@ def notify_command(
     mq_name: str | None,
     mq_region: str | None,
     mq_mode: str | None,
-    manifest_path: str | None,
-    bucket: str | None,
-    region: str | None,
-    endpoint: str | None,
+    target: _Target,
     as_json: bool,
 ) -> None:
     """Set where CI notifies about the queue's finished jobs (NotifyConfig).
@@ -437,7 +437,6 @@ def notify_command(
     queue's name and state are kept.
     """
     with errors():
-        target = _resolve(manifest_path, bucket, region, endpoint)
 
         async def change() -> Queue:
             async with _client(target) as client:
