@@ -939,7 +939,7 @@ class Loader:
         self._bulk = bulk
         self._insert = _UPSERT_CHANGED if refresh_changed else _INSERT_ITEM
         self._pending: list[ItemRecord] = []
-        self._now = (ledger._now(),) * 2
+        self._now = ledger._now()
         self.added = 0
 
     def add(self, records: Iterable[ItemRecord]) -> None:
@@ -947,7 +947,7 @@ class Loader:
             if self._bulk:
                 conn = self._ledger.connection
                 for chunk in _chunks(records, _CHUNK):
-                    for sql, params in _insert_new(chunk, self._now[0]):
+                    for sql, params in _insert_new(chunk, self._now):
                         conn.execute(sql, params)
                 return
             self._pending.extend(records)

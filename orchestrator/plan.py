@@ -96,13 +96,8 @@ class Planner:
         self._id_tail = "," + _quote(manifest.operation_fingerprint) + "]"
         self._last_bucket = self._quoted_bucket = ""
 
-    def job_level(self, ref: ObjectRef) -> int:
-        """The row's level, else the first matching rule's, else the manifest's."""
-        if ref.job_level is not None:
-            return ref.job_level
-        return self._rule_level(object_key(ref.key))
-
     def _rule_level(self, key: str) -> int:
+        """The first matching rule's level, else the manifest's (a row's own level wins)."""
         for rule in self._job.priority:
             if fnmatchcase(key, rule.match):
                 return rule.job_level
@@ -113,7 +108,7 @@ class Planner:
 
     def record(self, ref: ObjectRef) -> ItemRecord:
         """`plan` as a plain tuple, for expansion."""
-        key = ref.key.lstrip("/")  # object_key, inlined: this runs once per object
+        key = object_key(ref.key)
         if not key:
             raise SourceError(f"source key {ref.key!r}{_where(ref)} names no object")
         if ref.output_key:
