@@ -1,4 +1,4 @@
-"""Fuzz the answer parser (`orchestrator.ci.wire`) and the manifest loader for a bounded time.
+"""Fuzz the answer parser (`orchestrator.cloud.wire`) and the manifest loader for a bounded time.
 
     python benchmarks/fuzz.py                         # both targets, 60 s each
     python benchmarks/fuzz.py --target wire --seconds 300 --seed 7
@@ -44,9 +44,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.ci import wire  # noqa: E402
-from orchestrator.config import load_manifest  # noqa: E402
+from orchestrator.cloud import wire  # noqa: E402
 from orchestrator.exceptions import ManifestError, ResponseError, ServiceError  # noqa: E402
+from orchestrator.manifest import load_manifest  # noqa: E402
 
 MAX_MESSAGE = 2000  # characters: an error line longer than this is a finding
 

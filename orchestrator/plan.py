@@ -9,9 +9,9 @@ from collections.abc import Callable
 from fnmatch import fnmatchcase
 from json.encoder import encode_basestring
 
-from orchestrator.config import Manifest
 from orchestrator.exceptions import ManifestError, SourceError
 from orchestrator.items import Item, ItemRecord, ObjectRef
+from orchestrator.manifest import Manifest
 
 __all__ = ["Planner", "compile_output", "item_id", "key_parts", "object_key", "render_output"]
 

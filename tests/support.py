@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from orchestrator.ci.signing import Credentials
+from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.server import EmulatorConfig, EmulatorThread
 
 BUCKET = "nightly-1250000000"

@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from orchestrator.ci.signing import Credentials
 from orchestrator.cli import cli
-from orchestrator.config import load_manifest
+from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.model import QueueState
 from orchestrator.emulator.server import EmulatorConfig, EmulatorThread
 from orchestrator.ledger import Ledger
+from orchestrator.manifest import load_manifest
 
 BUCKET = "photos-1250000000"
 REGION = "ap-guangzhou"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from orchestrator.ci.signing import Credentials
 from orchestrator.cli import cli
+from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.model import NotifyConfig, QueueState
 from orchestrator.emulator.server import EmulatorConfig, EmulatorThread
 

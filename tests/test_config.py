@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import (
+from orchestrator.exceptions import ManifestError
+from orchestrator.manifest import (
     JobConfig,
     Limits,
     Manifest,
@@ -16,7 +17,6 @@ from orchestrator.config import (
     Target,
     load_manifest,
 )
-from orchestrator.exceptions import ManifestError
 
 # Line numbers matter: tests below point at them.
 BASE = """\

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.config import JobConfig, Manifest, PriorityRule, SourceConfig, Target
 from orchestrator.exceptions import ManifestError
 from orchestrator.items import Item, ObjectRef
+from orchestrator.manifest import JobConfig, Manifest, PriorityRule, SourceConfig, Target
 from orchestrator.plan import Planner, item_id, key_parts, render_output
 
 BUCKET = "examplebucket-1250000000"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.ci.signing import uri_encode
+from orchestrator.cloud.signing import uri_encode
 from orchestrator.exceptions import SourceError
 from orchestrator.items import ObjectRef
 from orchestrator.sources.csv import COLUMNS, iter_csv

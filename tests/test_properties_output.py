@@ -9,7 +9,7 @@ import string
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.config import OUTPUT_PLACEHOLDERS, output_template_problem
+from orchestrator.manifest import OUTPUT_PLACEHOLDERS, output_template_problem
 from orchestrator.plan import item_id, key_parts, render_output
 
 # Enough examples to find the edges, few enough to keep the suite fast.

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.ci.client import CIClient, ClientSettings
-from orchestrator.ci.signing import Credentials, authorization, parse_authorization, uri_encode
+from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.signing import Credentials, authorization, parse_authorization, uri_encode
 from orchestrator.emulator import auth
 from orchestrator.emulator.errors import ApiError
 from orchestrator.emulator.server import EmulatorConfig, EmulatorThread, RunningEmulator

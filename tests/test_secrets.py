@@ -16,9 +16,9 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from orchestrator.ci.client import CIClient, ClientSettings
-from orchestrator.ci.signing import Credentials
 from orchestrator.cli import cli
+from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.server import EmulatorThread
 from orchestrator.exceptions import CIError, Disposition
 

@@ -16,12 +16,12 @@ from typing import Any, ClassVar, TypeVar
 
 import click
 
-from orchestrator.ci.client import CIClient, ClientSettings
-from orchestrator.ci.signing import Credentials
-from orchestrator.config import Manifest, load_manifest
-from orchestrator.engine.ratelimit import AdaptiveRateLimiter
+from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.pacing import AdaptiveRateLimiter
+from orchestrator.cloud.signing import Credentials
 from orchestrator.engine.runner import EXIT_INCOMPLETE
 from orchestrator.exceptions import CIError, Disposition, PicjobsError, UsageError
+from orchestrator.manifest import Manifest, load_manifest
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("orchestrator")

@@ -19,8 +19,6 @@ from dataclasses import asdict, dataclass
 
 import click
 
-from orchestrator.ci.client import CIClient
-from orchestrator.ci.models import DescribeResult
 from orchestrator.cli._common import (
     common_options,
     errors,
@@ -31,11 +29,13 @@ from orchestrator.cli._common import (
     open_endpoint,
     setup_logging,
 )
-from orchestrator.config import Manifest
-from orchestrator.engine import retry
+from orchestrator.cloud import retry
+from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.models import DescribeResult
 from orchestrator.engine.tracker import job_update
 from orchestrator.exceptions import CIError, UsageError
 from orchestrator.ledger import JobUpdate, Ledger
+from orchestrator.manifest import Manifest
 
 __all__ = ["CancelReport", "cancel_command", "cancel_outstanding"]
 

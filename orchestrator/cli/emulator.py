@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from orchestrator.ci.signing import Credentials
 from orchestrator.cli._common import errors
+from orchestrator.cloud.signing import Credentials
 
 
 @click.command("emulator")

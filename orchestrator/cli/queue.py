@@ -20,13 +20,13 @@ from urllib.parse import urlsplit
 
 import click
 
-from orchestrator.ci.client import CIClient, ClientSettings
-from orchestrator.ci.models import Queue
 from orchestrator.cli._common import EMBEDDED, credentials, errors
-from orchestrator.config import load_manifest
-from orchestrator.engine import retry
-from orchestrator.engine.ratelimit import AdaptiveRateLimiter
+from orchestrator.cloud import retry
+from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.models import Queue
+from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.exceptions import UsageError
+from orchestrator.manifest import load_manifest
 
 __all__ = ["queue_group"]
 

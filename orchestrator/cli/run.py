@@ -28,11 +28,11 @@ from orchestrator.cli._common import (
     setup_logging,
 )
 from orchestrator.cli.progress import display
-from orchestrator.config import Manifest
+from orchestrator.cloud.retry import RetryPolicy
 from orchestrator.engine.expand import expand
-from orchestrator.engine.retry import RetryPolicy
 from orchestrator.engine.runner import EXIT_INCOMPLETE, Progress, RunOptions, run
 from orchestrator.ledger import Ledger
+from orchestrator.manifest import Manifest
 from orchestrator.report import metrics_text, summary_line, write_metrics
 
 

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, unquote
 
 from aiohttp import web
 
-from orchestrator.ci.signing import Credentials
+from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator import auth, control, handlers, wire
 from orchestrator.emulator.backend import Backend
 from orchestrator.emulator.errors import (

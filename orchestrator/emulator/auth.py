@@ -16,7 +16,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Mapping
 
-from orchestrator.ci.signing import Credentials, authorization, parse_authorization, uri_encode
+from orchestrator.cloud.signing import Credentials, authorization, parse_authorization, uri_encode
 from orchestrator.emulator.errors import (
     AccessDenied,
     ApiError,

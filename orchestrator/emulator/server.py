@@ -22,7 +22,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from orchestrator.ci.signing import Credentials
+from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.app import Emulator, Limits, create_app
 from orchestrator.emulator.backend import Backend, Progression, Settings
 from orchestrator.emulator.faults import FaultConfig

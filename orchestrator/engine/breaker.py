@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from orchestrator.config import Limits
+from orchestrator.manifest import Limits
 
 __all__ = ["Breaker", "Trip"]
 

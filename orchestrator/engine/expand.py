@@ -8,10 +8,10 @@ import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
-from orchestrator.ci.client import CIClient
-from orchestrator.config import Manifest
-from orchestrator.engine import retry
+from orchestrator.cloud import retry
+from orchestrator.cloud.client import CIClient
 from orchestrator.items import ItemRecord, ObjectRef
+from orchestrator.manifest import Manifest
 from orchestrator.plan import Planner
 from orchestrator.sources.csv import iter_csv
 from orchestrator.sources.filters import ObjectFilter

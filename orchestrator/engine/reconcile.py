@@ -11,9 +11,9 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
-from orchestrator.ci.client import CIClient
-from orchestrator.ci.models import JobDetail
-from orchestrator.engine import retry
+from orchestrator.cloud import retry
+from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.models import JobDetail
 from orchestrator.exceptions import CIError
 from orchestrator.ledger import ClaimedItem, Ledger
 

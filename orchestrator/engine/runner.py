@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from orchestrator.ci.client import CIClient
-from orchestrator.ci.models import JobDetail, Queue
-from orchestrator.config import Manifest
-from orchestrator.engine import retry
+from orchestrator.cloud import retry
+from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.models import JobDetail, Queue
 from orchestrator.engine.breaker import Breaker, Trip
 from orchestrator.engine.expand import Expansion, expand
 from orchestrator.engine.flow import Outstanding
@@ -28,6 +27,7 @@ from orchestrator.engine.submitter import JobTemplate, Submitter
 from orchestrator.engine.tracker import Tracker
 from orchestrator.exceptions import UsageError
 from orchestrator.ledger import Ledger
+from orchestrator.manifest import Manifest
 
 __all__ = [
     "EXIT_FAILED",

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestrator.ci.client import CIClient
-from orchestrator.ci.models import JobRequest
-from orchestrator.engine import retry
+from orchestrator.cloud import retry
+from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.models import JobRequest
 from orchestrator.engine.flow import Outstanding
 from orchestrator.exceptions import CIError, Disposition
 from orchestrator.items import Item

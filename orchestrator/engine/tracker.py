@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from orchestrator.ci.client import CIClient
-from orchestrator.ci.models import JobDetail
-from orchestrator.engine import retry
+from orchestrator.cloud import retry
+from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.models import JobDetail
 from orchestrator.engine.flow import Outstanding
 from orchestrator.exceptions import CIError
 from orchestrator.ledger import JobUpdate, Ledger

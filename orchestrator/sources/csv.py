@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote
 
-from orchestrator.config import user_data_problem
 from orchestrator.exceptions import SourceError
 from orchestrator.items import ObjectRef
+from orchestrator.manifest import user_data_problem
 
 __all__ = ["COLUMNS", "MAX_FIELD", "iter_csv"]
 

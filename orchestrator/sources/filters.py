@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 
-from orchestrator.config import SourceConfig
 from orchestrator.exceptions import SourceError
 from orchestrator.items import ObjectRef
+from orchestrator.manifest import SourceConfig
 
 __all__ = ["ObjectFilter"]
 

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from typing import IO
 from urllib.parse import unquote
 
-from orchestrator.ci.client import CIClient
-from orchestrator.engine import retry
+from orchestrator.cloud import retry
+from orchestrator.cloud.client import CIClient
 from orchestrator.exceptions import CIError, Disposition, SourceError
 from orchestrator.items import ObjectRef
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from orchestrator.ci.client import CIClient
-from orchestrator.ci.models import ObjectPage
-from orchestrator.engine import retry
+from orchestrator.cloud import retry
+from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.models import ObjectPage
 from orchestrator.items import ObjectRef
 
 __all__ = ["iter_prefix"]

@@ -17,7 +17,7 @@ from multidict import CIMultiDict
 from PIL import Image
 from yarl import URL
 
-from orchestrator.ci.signing import Credentials, authorization, uri_encode
+from orchestrator.cloud.signing import Credentials, authorization, uri_encode
 from orchestrator.emulator.server import EmulatorConfig, RunningEmulator, running_emulator
 
 BUCKET = "examplebucket-1250000000"

@@ -9,7 +9,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
-from orchestrator.ci.signing import Credentials, authorization
+from orchestrator.cloud.signing import Credentials, authorization
 from orchestrator.emulator.server import EmulatorConfig, running_emulator
 from tests.emulator.conftest import CI_HOST, COS_HOST, CREDS, Client
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from orchestrator.ci.client import CIClient, ClientSettings
-from orchestrator.ci.signing import Credentials
-from orchestrator.config import Manifest, load_manifest
+from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.pacing import AdaptiveRateLimiter
+from orchestrator.cloud.retry import RetryPolicy
+from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.server import EmulatorConfig, RunningEmulator, running_emulator
-from orchestrator.engine.ratelimit import AdaptiveRateLimiter
-from orchestrator.engine.retry import RetryPolicy
 from orchestrator.engine.runner import RunOptions, RunReport, run
 from orchestrator.ledger import Ledger
+from orchestrator.manifest import Manifest, load_manifest
 
 BUCKET = "photos-1250000000"
 CREDS = Credentials("AKIDengineTests0001", "engine-test-secret-key")

@@ -23,11 +23,11 @@ from urllib.parse import quote
 
 import pytest
 
-from orchestrator.config import load_manifest
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.server import RunningEmulator
 from orchestrator.exceptions import SourceError
 from orchestrator.ledger import Ledger
+from orchestrator.manifest import load_manifest
 
 from .conftest import BUCKET, run_manifest, seed, write_manifest
 

@@ -6,14 +6,14 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from orchestrator.ci.client import CIClient, ClientSettings
-from orchestrator.config import load_manifest
+from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.pacing import AdaptiveRateLimiter
+from orchestrator.cloud.retry import RetryPolicy
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.server import RunningEmulator
-from orchestrator.engine.ratelimit import AdaptiveRateLimiter
-from orchestrator.engine.retry import RetryPolicy
 from orchestrator.engine.runner import RunReport, run
 from orchestrator.ledger import Ledger
+from orchestrator.manifest import load_manifest
 from orchestrator.sources.listing import iter_prefix
 
 from .conftest import BUCKET, CREDS, OPTIONS, TINY, write_manifest
@@ -61,7 +61,7 @@ async def _run_impatiently(manifest_path: Path, emu: RunningEmulator) -> RunRepo
     )
     # Injected 429s come at a steady 5 % whatever the pace, so slowing down cannot make them
     # stop; the floor keeps the limiter from creeping down for the whole run (pacing under
-    # real throttling is tested in test_run.py and test_ratelimit.py).
+    # real throttling is tested in test_run.py and test_pacing.py).
     limiter = AdaptiveRateLimiter(5000, min_rate=2000)
     with Ledger.open(manifest.ledger_path) as ledger:
         async with CIClient(settings, limiter=limiter) as client:

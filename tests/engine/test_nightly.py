@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import load_manifest
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.server import EmulatorConfig, RunningEmulator, running_emulator
 from orchestrator.ledger import Ledger
+from orchestrator.manifest import load_manifest
 
 from .conftest import BUCKET, CREDS, OPTIONS, TINY, run_manifest, seed, write_manifest
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import load_manifest
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.model import QueueState
 from orchestrator.emulator.server import RunningEmulator
 from orchestrator.exceptions import OutputCollision, UsageError
 from orchestrator.ledger import Ledger
+from orchestrator.manifest import load_manifest
 
 from .conftest import BUCKET, run_manifest, seed, write_manifest
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestrator.config import SourceConfig
 from orchestrator.exceptions import SourceError
 from orchestrator.items import ObjectRef
+from orchestrator.manifest import SourceConfig
 from orchestrator.sources.filters import ObjectFilter
 
 BUCKET = "examplebucket-1250000000"

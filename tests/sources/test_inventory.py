@@ -16,14 +16,14 @@ from urllib.parse import quote
 
 import pytest
 
-from orchestrator.ci.client import CIClient, ClientSettings
-from orchestrator.config import load_manifest
+from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.retry import RetryPolicy
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.server import EmulatorConfig, RunningEmulator, running_emulator
-from orchestrator.engine.retry import RetryPolicy
 from orchestrator.exceptions import ServiceError, SourceError
 from orchestrator.items import ObjectRef
 from orchestrator.ledger import Ledger
+from orchestrator.manifest import load_manifest
 from orchestrator.sources.inventory import iter_inventory
 from tests.engine.conftest import BUCKET, CREDS, TINY, run_manifest, seed, write_manifest
 

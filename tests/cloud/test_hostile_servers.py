@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from aioresponses import aioresponses
 
-from orchestrator.ci.client import CIClient, ClientSettings, MiB
-from orchestrator.ci.models import JobRequest
-from orchestrator.ci.signing import Credentials
+from orchestrator.cloud.client import CIClient, ClientSettings, MiB
+from orchestrator.cloud.models import JobRequest
+from orchestrator.cloud.signing import Credentials
 from orchestrator.exceptions import (
     CIError,
     DisconnectError,

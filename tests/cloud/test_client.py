@@ -15,9 +15,9 @@ import pytest
 from aiohttp.client_reqrep import ConnectionKey
 from aioresponses import CallbackResult, aioresponses
 
-from orchestrator.ci.client import CIClient, ClientSettings, translate_errors
-from orchestrator.ci.models import JobRequest
-from orchestrator.ci.signing import Credentials, authorization, parse_authorization
+from orchestrator.cloud.client import CIClient, ClientSettings, translate_errors
+from orchestrator.cloud.models import JobRequest
+from orchestrator.cloud.signing import Credentials, authorization, parse_authorization
 from orchestrator.exceptions import (
     CIError,
     ConnectError,

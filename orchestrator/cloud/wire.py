@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from orchestrator.ci.models import (
+from orchestrator.cloud.models import (
     DescribeResult,
     JobDetail,
     JobPage,

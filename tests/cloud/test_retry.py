@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.engine.retry import RetryBudget, RetryPolicy, call
+from orchestrator.cloud.retry import RetryBudget, RetryPolicy, call
 from orchestrator.exceptions import CIError, ConnectError, DisconnectError, ServiceError
 
 POLICY = RetryPolicy.for_tests(attempts=4)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.ci import wire
-from orchestrator.ci.models import JobRequest
+from orchestrator.cloud import wire
+from orchestrator.cloud.models import JobRequest
 from orchestrator.exceptions import Disposition, ResponseError
 
 FLAT = b"""<Response><JobsDetail>

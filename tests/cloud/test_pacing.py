@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from orchestrator.engine.ratelimit import AdaptiveRateLimiter
+from orchestrator.cloud.pacing import AdaptiveRateLimiter
 
 
 class Clock:

@@ -1,6 +1,6 @@
 """The aiohttp client for CI and COS: one session per run, signed requests, one error boundary.
 
-Each method makes exactly one HTTP request (retries belong to `orchestrator.engine.retry`),
+Each method makes exactly one HTTP request (retries belong to `orchestrator.cloud.retry`),
 signs it afresh, and raises only `orchestrator.exceptions.CIError` subclasses.
 """
 
@@ -19,8 +19,8 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from orchestrator.ci import wire
-from orchestrator.ci.models import (
+from orchestrator.cloud import wire
+from orchestrator.cloud.models import (
     DescribeResult,
     JobDetail,
     JobPage,
@@ -29,7 +29,7 @@ from orchestrator.ci.models import (
     Queue,
     QueuePage,
 )
-from orchestrator.ci.signing import Credentials, authorization, uri_encode
+from orchestrator.cloud.signing import Credentials, authorization, uri_encode
 from orchestrator.exceptions import (
     ConnectError,
     DisconnectError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from orchestrator.ci.signing import Credentials, authorization, parse_authorization, uri_encode
+from orchestrator.cloud.signing import Credentials, authorization, parse_authorization, uri_encode
 
 DOC = Credentials("AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q", "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz")
 START, END = 1557989151, 1557996351
