@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,14 +11,33 @@ __all__ = [
     "JobDetail",
     "JobPage",
     "JobRequest",
+    "JobState",
     "ObjectEntry",
     "ObjectPage",
     "PicResult",
     "Queue",
     "QueuePage",
+    "QueueState",
 ]
 
-FINAL_CI_STATES = frozenset({"Success", "Failed", "Cancel"})
+
+class JobState(enum.StrEnum):
+    """CI's words for a job's state (ci-api.md); the tracker translates them into ledger states."""
+
+    SUBMITTED = "Submitted"
+    RUNNING = "Running"
+    PAUSE = "Pause"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    CANCEL = "Cancel"
+
+
+class QueueState(enum.StrEnum):
+    ACTIVE = "Active"
+    PAUSED = "Paused"
+
+
+FINAL_CI_STATES = frozenset({JobState.SUCCESS, JobState.FAILED, JobState.CANCEL})
 
 
 @dataclass(frozen=True, slots=True)
