@@ -21,11 +21,11 @@ from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.cloud.signing import Credentials
 from orchestrator.engine.runner import EXIT_INCOMPLETE
 from orchestrator.exceptions import CIError, Disposition, PicjobsError, UsageError
-from orchestrator.manifest import Manifest, load_manifest
+from orchestrator.manifest import EMBEDDED_ENDPOINT, Manifest, load_manifest
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("orchestrator")
-EMBEDDED = "embedded"
+EMBEDDED = EMBEDDED_ENDPOINT
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from orchestrator import defaults
 from orchestrator.cli._common import EMBEDDED, credentials, errors
 from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient, ClientSettings
@@ -32,8 +33,6 @@ __all__ = ["queue_group"]
 
 T = TypeVar("T")
 
-# Requests per second when no manifest gives [limits] rate: CI's documented default quota.
-DEFAULT_RATE = 100.0
 # The NotifyConfig fields `PUT /picqueue/<id>` accepts, in the order CI documents them.
 NOTIFY_FIELDS = ("Url", "Event", "Type", "State", "ResultFormat", "MqMode", "MqRegion", "MqName")
 EVENTS = ("TaskFinish", "WorkflowFinish")
@@ -62,10 +61,10 @@ def _resolve(
     )
     if endpoint == EMBEDDED:
         raise UsageError(
-            "endpoint 'embedded' starts a fresh emulator for each command, so it has no queue "
+            f"endpoint {EMBEDDED!r} starts a fresh emulator for each command, so it has no queue "
             "to manage; serve one with `picjobs emulator` and pass its URL with --endpoint"
         )
-    rate = manifest.limits.rate if manifest else DEFAULT_RATE
+    rate = manifest.limits.rate if manifest else defaults.RATE
     return _Target(bucket, region, endpoint, rate)
 
 

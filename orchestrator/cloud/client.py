@@ -19,6 +19,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from orchestrator import defaults
 from orchestrator.cloud import wire
 from orchestrator.cloud.models import (
     DescribeResult,
@@ -60,7 +61,7 @@ class ClientSettings:
     region: str
     credentials: Credentials
     endpoint: str | None = None
-    concurrency: int = 16
+    concurrency: int = defaults.CONCURRENCY
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     total_timeout: float = 60.0

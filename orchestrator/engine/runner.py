@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from orchestrator import defaults
 from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobDetail, Queue
@@ -54,8 +55,8 @@ class RunOptions:
     deadline: float | None = None  # seconds after the run starts: stop submitting
     grace: float = 300.0  # seconds to keep tracking after the deadline
     policy: retry.RetryPolicy = field(default_factory=retry.RetryPolicy)
-    poll_min: float = 0.5
-    poll_max: float = 30.0
+    poll_min: float = defaults.POLL_MIN
+    poll_max: float = defaults.POLL_MAX
     queue_fill: float = 0.9
     progress_every: float = 5.0
 
@@ -244,7 +245,7 @@ async def _process(
         callback_format=job.callback_format,
         callback_type=job.callback_type,
     )
-    cap = int((queue.max_size or 10000) * options.queue_fill)
+    cap = int((queue.max_size or defaults.QUEUE_MAX_SIZE) * options.queue_fill)
     outstanding = Outstanding(cap, ledger.outstanding_count())
     # `halt` stops submission (signal, deadline, breaker); `quit_tracking` stops tracking too.
     halt, quit_tracking = asyncio.Event(), asyncio.Event()

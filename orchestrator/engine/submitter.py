@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orchestrator import defaults
 from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobRequest
@@ -107,7 +108,7 @@ class Submitter:
         *,
         policy: retry.RetryPolicy,
         budget: retry.RetryBudget,
-        concurrency: int = 16,
+        concurrency: int = defaults.CONCURRENCY,
         claim_size: int = 64,
         on_failure: Callable[[str, str], bool] | None = None,
     ) -> None:

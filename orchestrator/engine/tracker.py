@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from orchestrator import defaults
 from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobDetail
@@ -62,8 +63,8 @@ class Tracker:
         policy: retry.RetryPolicy,
         budget: retry.RetryBudget,
         batch: int = 50,
-        poll_min: float = 0.5,
-        poll_max: float = 30.0,
+        poll_min: float = defaults.POLL_MIN,
+        poll_max: float = defaults.POLL_MAX,
         on_final: Callable[[JobDetail], None] | None = None,
     ) -> None:
         self.client = client
