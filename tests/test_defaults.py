@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import inspect
 from pathlib import Path
 from types import ModuleType
@@ -11,7 +12,6 @@ import pytest
 
 from orchestrator import defaults, textfile
 from orchestrator.cli._common import EMBEDDED
-from orchestrator.cloud import pacing
 from orchestrator.cloud.client import ClientSettings
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.cloud.retry import RETRY_AFTER_MAX, RetryPolicy
@@ -63,7 +63,7 @@ async def test_the_rate_limiter_honours_retry_after_up_to_the_retry_policys_cap(
         waits.append(seconds)
         clock.now += seconds
 
-    monkeypatch.setattr(pacing.asyncio, "sleep", sleep)
+    monkeypatch.setattr(asyncio, "sleep", sleep)
     limiter = AdaptiveRateLimiter(1, clock=clock)
     limiter.on_throttle(3600.0)  # an hour
     await limiter.acquire()
