@@ -34,7 +34,7 @@ from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import DescribeResult
 from orchestrator.engine.tracker import job_update
 from orchestrator.exceptions import CIError, UsageError
-from orchestrator.ledger import JobUpdate, Ledger
+from orchestrator.ledger import JobUpdate, Ledger, State
 from orchestrator.manifest import Manifest
 
 __all__ = ["CancelReport", "cancel_command", "cancel_outstanding"]
@@ -136,7 +136,7 @@ class _Canceller:
         self.report.running += len(described.jobs) - len(finished) - len(unstarted)
         outcomes = await asyncio.gather(*(self._cancel(job_id) for job_id in unstarted))
         done = [job_id for job_id, error in zip(unstarted, outcomes, strict=True) if error is None]
-        self._record(JobUpdate(job_id, "Cancel", message=MESSAGE) for job_id in done)
+        self._record(JobUpdate(job_id, State.CANCELLED, message=MESSAGE) for job_id in done)
         self.report.cancelled += len(done)
         refused = {
             job_id: error
@@ -154,7 +154,7 @@ class _Canceller:
         self.report.missing += len(described.missing)
         for job in described.jobs:
             if job.state == "Cancel":
-                self._record([JobUpdate(job.job_id, "Cancel", message=MESSAGE)])
+                self._record([JobUpdate(job.job_id, State.CANCELLED, message=MESSAGE)])
                 self.report.cancelled += 1
             elif job.final:
                 self._record([job_update(job)])
