@@ -115,6 +115,35 @@ MIGRATIONS: Final = (
             "CREATE INDEX items_outstanding ON items (state) WHERE state = 'submitted'",
         ),
     ),
+    Migration(
+        3,
+        "the job an item belongs to (several outputs per object), and the skipped state",
+        (
+            """CREATE TABLE items_v3 (
+                item_id TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
+                output_bucket TEXT NOT NULL, output_region TEXT NOT NULL, output_key TEXT NOT NULL,
+                job_level INTEGER NOT NULL, user_data TEXT, etag TEXT, size INTEGER,
+                last_modified TEXT,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'submitting', 'unknown',
+                    'submitted', 'success', 'failed', 'cancelled', 'skipped')),
+                job_id TEXT, attempts INTEGER NOT NULL DEFAULT 0, code TEXT, message TEXT,
+                result TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                submitted_at TEXT, finished_at TEXT, job TEXT)""",
+            "INSERT INTO items_v3 (rowid, item_id, bucket, key, output_bucket, output_region, "
+            "output_key, job_level, user_data, etag, size, last_modified, state, job_id, "
+            "attempts, code, message, result, created_at, updated_at, submitted_at, finished_at) "
+            "SELECT rowid, item_id, bucket, key, output_bucket, output_region, output_key, "
+            "job_level, user_data, etag, size, last_modified, state, job_id, attempts, code, "
+            "message, result, created_at, updated_at, submitted_at, finished_at FROM items",
+            "DROP TABLE items",
+            "ALTER TABLE items_v3 RENAME TO items",
+            "CREATE UNIQUE INDEX items_id ON items (item_id)",
+            "CREATE UNIQUE INDEX items_output ON items (output_bucket, output_key)",
+            "CREATE INDEX items_state_level ON items (state, job_level DESC)",
+            "CREATE INDEX items_job_id ON items (job_id) WHERE job_id IS NOT NULL",
+            "CREATE INDEX items_outstanding ON items (state) WHERE state = 'submitted'",
+        ),
+    ),
 )
 # The indexes a bulk load into an empty items table drops, then builds by sorting once: a
 # million inserts into a random-order index cost several times that. Unique ones first, in the

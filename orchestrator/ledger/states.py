@@ -11,6 +11,7 @@ __all__ = [
     "FAILED",
     "FINAL_STATES",
     "PENDING",
+    "SKIPPED",
     "SUBMITTED",
     "SUBMITTING",
     "SUCCESS",
@@ -29,6 +30,7 @@ class State(enum.StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # final without a job: its output already existed (skip_existing)
 
 
 PENDING: Final = State.PENDING
@@ -38,7 +40,8 @@ SUBMITTED: Final = State.SUBMITTED
 SUCCESS: Final = State.SUCCESS
 FAILED: Final = State.FAILED
 CANCELLED: Final = State.CANCELLED
-FINAL_STATES: Final = frozenset({SUCCESS, FAILED, CANCELLED})
+SKIPPED: Final = State.SKIPPED
+FINAL_STATES: Final = frozenset({SUCCESS, FAILED, CANCELLED, SKIPPED})
 
 
 class Outcome(enum.StrEnum):
@@ -49,6 +52,7 @@ class Outcome(enum.StrEnum):
     SUCCESS = State.SUCCESS.value
     FAILED = State.FAILED.value
     CANCELLED = State.CANCELLED.value
+    SKIPPED = State.SKIPPED.value
     ADOPTED = "adopted"  # reconciliation found the job of an unknown item
     RELEASED = "released"  # back to pending: the request never took effect
 

@@ -28,10 +28,10 @@ def test_counts_include_every_state_with_zeros(ledger: Ledger) -> None:
     submit(ledger, 1)
     assert ledger.counts() == {
         "pending": 2, "submitting": 0, "unknown": 0, "submitted": 1,
-        "success": 0, "failed": 0, "cancelled": 0,
+        "success": 0, "failed": 0, "cancelled": 0, "skipped": 0,
     }  # fmt: skip
     assert (ledger.total(), ledger.pending_count(), ledger.outstanding_count()) == (3, 2, 1)
-    assert sorted(FINAL_STATES) == ["cancelled", "failed", "success"]
+    assert sorted(FINAL_STATES) == ["cancelled", "failed", "skipped", "success"]
 
 
 def test_outstanding_job_ids_are_paged_by_rowid(ledger: Ledger) -> None:

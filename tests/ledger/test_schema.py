@@ -18,7 +18,7 @@ def test_opening_records_the_schema_version_and_reopening_changes_nothing(path: 
     with Ledger.open(path) as ledger:
         ledger.add_items(items(3))
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     before = path.read_bytes()
     with Ledger.open(path) as ledger:
         assert ledger.total() == 3
@@ -47,7 +47,7 @@ def test_a_version_1_ledger_is_migrated_keeping_every_row_rowid_and_attempt(path
     conn.close()
     with Ledger.open(path) as ledger:
         conn = ledger.connection
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         rows = conn.execute("SELECT rowid, item_id, job_id FROM items ORDER BY rowid").fetchall()
         assert rows == [
             (1, "id-000007", "job-7"),
@@ -104,7 +104,8 @@ def test_a_ledger_written_before_the_package_split_is_read_with_its_counts_and_i
         assert all(row.finished_at is not None and row.job_id for row in rows)
         run = ledger.last_run()
         assert run is not None
-        assert (run.run_id, run.exit_code, run.counts) == (1, 0, ledger.counts())
+        before_skipped = {s: n for s, n in ledger.counts().items() if s != State.SKIPPED}
+        assert (run.run_id, run.exit_code, run.counts) == (1, 0, before_skipped)
         assert ledger.meta_get("last_success_at") == "2026-11-30T19:25:22Z"
         assert ledger.claim(10) == []
         assert ledger.integrity_check() == "ok"
@@ -122,3 +123,18 @@ def test_a_ledger_written_before_the_package_split_takes_new_items_and_runs(
     with Ledger.open(path) as reopened:
         assert reopened.counts()[State.SUBMITTING] == 2
         assert reopened.total() == 10
+
+
+def test_a_version_2_ledger_gains_the_job_column_and_the_skipped_state(tmp_path: Path) -> None:
+    fixture = Path(__file__).parents[1] / "data" / "ledger-v2" / "demo.sqlite"
+    path = tmp_path / "demo.sqlite"
+    path.write_bytes(fixture.read_bytes())
+    with Ledger.open(path) as ledger:
+        conn = ledger.connection
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(items)")]
+        assert columns[-1] == "job"
+        assert conn.execute("SELECT count(*) FROM items WHERE job IS NULL").fetchone()[0] == 8
+        assert ledger.counts()[State.SUCCESS] == 8
+        assert ledger.counts()[State.SKIPPED] == 0
+        conn.execute("UPDATE items SET state = 'skipped' WHERE rowid = 1")
+        assert ledger.integrity_check() == "ok"

@@ -11,7 +11,7 @@ from orchestrator.ledger.states import sql_list
 
 
 def test_an_sql_list_quotes_states_in_their_enum_order() -> None:
-    assert sql_list(FINAL_STATES) == "('success', 'failed', 'cancelled')"
+    assert sql_list(FINAL_STATES) == "('success', 'failed', 'cancelled', 'skipped')"
     assert sql_list([State.SUBMITTED, State.PENDING]) == "('pending', 'submitted')"
 
 
