@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobRequest
+from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
 from orchestrator.exceptions import CIError, Disposition
 from orchestrator.items import Item
@@ -105,8 +105,7 @@ class Submitter:
         template: JobTemplate,
         outstanding: Outstanding,
         *,
-        policy: retry.RetryPolicy,
-        budget: retry.RetryBudget,
+        retrier: Retrier,
         concurrency: int = 16,
         claim_size: int = 64,
         on_failure: Callable[[str, str], bool] | None = None,
@@ -115,8 +114,7 @@ class Submitter:
         self.ledger = ledger
         self.template = template
         self.outstanding = outstanding
-        self.policy = policy
-        self.budget = budget
+        self.retrier = retrier
         self.concurrency = concurrency
         self.claim_size = claim_size
         self.on_failure = on_failure
@@ -129,7 +127,7 @@ class Submitter:
         workers = [asyncio.create_task(self._worker(queue, stop)) for _ in range(self.concurrency)]
         flusher = asyncio.create_task(self._flush_periodically())
         try:
-            while not stop.is_set() and not self.budget.exhausted:
+            while not stop.is_set() and not self.retrier.exhausted:
                 room = await self.outstanding.wait_for_room(self.claim_size, stop)
                 if stop.is_set():
                     break
@@ -154,7 +152,7 @@ class Submitter:
 
     async def _worker(self, queue: asyncio.Queue[Item | None], stop: asyncio.Event) -> None:
         while (item := await queue.get()) is not None:
-            if stop.is_set() or self.budget.exhausted:
+            if stop.is_set() or self.retrier.exhausted:
                 self._results.released.append(item.item_id)  # claimed but never sent
                 await self.outstanding.done(1)
                 continue
@@ -164,12 +162,8 @@ class Submitter:
     async def _submit(self, item: Item) -> None:
         request = self.template.request(item)
         try:
-            job = await retry.call(
-                lambda: self.client.submit(request),
-                policy=self.policy,
-                budget=self.budget,
-                idempotent=False,
-                name=f"submit {item.key!r}",
+            job = await self.retrier.call(
+                lambda: self.client.submit(request), idempotent=False, name=f"submit {item.key!r}"
             )
         except CIError as exc:
             self._record_error(item, exc)

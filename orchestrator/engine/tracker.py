@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobDetail
+from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
 from orchestrator.exceptions import CIError
 from orchestrator.ledger import JobUpdate, Ledger
@@ -59,8 +59,7 @@ class Tracker:
         ledger: Ledger,
         outstanding: Outstanding,
         *,
-        policy: retry.RetryPolicy,
-        budget: retry.RetryBudget,
+        retrier: Retrier,
         batch: int = 50,
         poll_min: float = 0.5,
         poll_max: float = 30.0,
@@ -69,8 +68,7 @@ class Tracker:
         self.client = client
         self.ledger = ledger
         self.outstanding = outstanding
-        self.policy = policy
-        self.budget = budget
+        self.retrier = retrier
         self.batch = batch
         self.poll_min = poll_min
         self.poll_max = poll_max
@@ -90,10 +88,8 @@ class Tracker:
             after = page[-1][0]
             ids = [job_id for _, job_id in page]
             try:
-                result = await retry.call(
+                result = await self.retrier.call(
                     lambda ids=ids: self.client.describe(ids),  # type: ignore[misc]
-                    policy=self.policy,
-                    budget=self.budget,
                     idempotent=True,
                     name="describe",
                 )
