@@ -207,7 +207,11 @@ def queue_group() -> None:
 
 @queue_group.command("list")
 @_target_options
-@click.option("--state", type=click.Choice(["Active", "Paused"]), help="Only queues in this state.")
+@click.option(
+    "--state",
+    type=click.Choice([state.value for state in QueueState]),
+    help="Only queues in this state.",
+)
 def list_command(
     target: _Target,
     as_json: bool,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobRequest
@@ -59,12 +59,8 @@ class JobTemplate:
 
 @dataclass
 class SubmitStats:
-    submitted: int = 0
-    failed: int = 0
-    unknown: int = 0
-    released: int = 0
-    last_error: CIError | None = None
-    failure_codes: list[tuple[str, str]] = field(default_factory=list)
+    submitted: int = 0  # accepted by CI: the run's report counts them
+    last_error: CIError | None = None  # what the run says when CI keeps refusing
 
 
 class _Results:
@@ -176,16 +172,13 @@ class Submitter:
         self.stats.last_error = exc
         if exc.disposition is Disposition.PERMANENT:
             message = getattr(exc, "error_message", None) or str(exc)
-            self.stats.failed += 1
             self._results.failed.append((item.item_id, exc.code, message))
             log.warning("item %r failed: %s", item.key, exc)
             if self.on_failure is not None:
                 self.on_failure(exc.code, message)
         elif exc.disposition is Disposition.UNKNOWN:
-            self.stats.unknown += 1
             self._results.unknown.append(item.item_id)
             log.info("outcome unknown for %r (%s); will reconcile before any resend", item.key, exc)
         else:
-            self.stats.released += 1
             self._results.released.append(item.item_id)
             log.info("gave up on %r for now (%s); it stays pending", item.key, exc)
