@@ -12,7 +12,7 @@ from orchestrator.cloud.retry import Retrier, RetryBudget, RetryPolicy
 from orchestrator.engine.flow import Outstanding
 from orchestrator.engine.submitter import JobTemplate, Submitter
 from orchestrator.ledger import Ledger, State
-from tests.engine.fakes import FakeCI, item, lost, open_ledger, refused, throttled, unreachable
+from tests.engine.fakes import FakeCI, item, open_ledger, refused, throttled, unreachable
 
 TEMPLATE = JobTemplate(queue_id="q1", template_id=None, process_rule="imageMogr2/rotate/90",
                        is_pic_info=False)  # fmt: skip
@@ -122,7 +122,9 @@ async def test_once_the_retry_budget_is_spent_claimed_items_are_released_unsent(
     ci = FakeCI()
     ci.fail("submit", *[throttled()] * 10)
     budget = RetryBudget(capacity=5, retry_cost=5)
-    sub, _ = submitter(ci, ledger, Retrier(RetryPolicy.for_tests(attempts=3), budget), concurrency=1)
+    sub, _ = submitter(
+        ci, ledger, Retrier(RetryPolicy.for_tests(attempts=3), budget), concurrency=1
+    )
 
     await sub.run(asyncio.Event())
 
