@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -73,6 +74,16 @@ class ProgressReporter:
             self.ledger.meta_set("progress", json.dumps({**snapshot.as_dict(), "at": utc_iso()}))
             if self.display is not None:
                 self.display(snapshot)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def finish(self) -> None:
         """Show the counts the run ended with (a display's last word before the summary)."""

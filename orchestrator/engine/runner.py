@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -92,8 +91,16 @@ async def run(
     counts = ledger.counts()
     reporter = ProgressReporter(ledger, options.progress_every, progress)
     if sum(counts[state] for state in UNFINISHED) and not stop.is_set():
-        deadline_at = None if options.deadline is None else started + options.deadline
-        await _process(manifest, ledger, client, options, stop, reporter, report, deadline_at)
+        processing = await _processing(manifest, ledger, client, options)
+        if options.deadline is not None:
+            processing.set_deadline(started + options.deadline)
+        async with reporter.running():
+            await processing.run(stop, wait=not options.no_wait)
+        report.submitted = processing.submitter.stats.submitted
+        report.adopted = processing.reconciler.adopted
+        report.trip = processing.trip
+        report.deadline_reached = processing.deadline_reached
+        report.message = processing.message
     report.counts = ledger.counts()
     report.exit_code = exit_code(report.counts, report.trip)
     report.seconds = time.monotonic() - started
@@ -104,16 +111,9 @@ async def run(
     return report
 
 
-async def _process(
-    manifest: Manifest,
-    ledger: Ledger,
-    client: CIClient,
-    options: RunOptions,
-    stop: asyncio.Event,
-    reporter: ProgressReporter,
-    report: RunReport,
-    deadline_at: float | None,
-) -> None:
+async def _processing(
+    manifest: Manifest, ledger: Ledger, client: CIClient, options: RunOptions
+) -> Processing:
     retrier = Retrier(options.policy)
     queue = await resolve_queue(
         client,
@@ -122,7 +122,7 @@ async def _process(
         resume=options.resume_queue,
         where=str(manifest.path),
     )
-    processing = Processing(
+    return Processing(
         manifest,
         ledger,
         client,
@@ -133,20 +133,6 @@ async def _process(
         poll_max=options.poll_max,
         grace=options.grace,
     )
-    if deadline_at is not None:
-        processing.set_deadline(deadline_at)
-    reporting = asyncio.create_task(reporter.run())
-    try:
-        await processing.run(stop, wait=not options.no_wait)
-    finally:
-        reporting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reporting
-    report.submitted = processing.submitter.stats.submitted
-    report.adopted = processing.reconciler.adopted
-    report.trip = processing.trip
-    report.deadline_reached = processing.deadline_reached
-    report.message = processing.message
 
 
 def source_fingerprint(manifest: Manifest) -> str | None:
