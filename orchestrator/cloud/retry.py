@@ -26,7 +26,7 @@ from tenacity import (
 from orchestrator import defaults
 from orchestrator.exceptions import CIError, Disposition, ReadTimeout
 
-__all__ = ["RETRY_AFTER_MAX", "RetryBudget", "RetryPolicy", "call", "should_retry"]
+__all__ = ["RETRY_AFTER_MAX", "Retrier", "RetryBudget", "RetryPolicy", "call", "should_retry"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -159,3 +159,28 @@ async def call(
     result = await retrying(replay)
     budget.succeeded(last_cost)
     return result
+
+
+class Retrier:
+    """A policy and the budget it spends, together: what every caller of the client retries with.
+
+    Components that share one budget (a run's submitter, tracker and reconciler) share one
+    Retrier, so an outage seen by any of them slows all of them.
+    """
+
+    def __init__(
+        self, policy: RetryPolicy | None = None, budget: RetryBudget | None = None
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        self.budget = budget or RetryBudget()
+
+    @property
+    def exhausted(self) -> bool:
+        return self.budget.exhausted
+
+    async def call(
+        self, fn: Callable[[], Awaitable[T]], *, idempotent: bool, name: str = "request"
+    ) -> T:
+        return await call(
+            fn, policy=self.policy, budget=self.budget, idempotent=idempotent, name=name
+        )

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Final
 
 from orchestrator import defaults
-from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobDetail, JobState
+from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
 from orchestrator.exceptions import CIError
 from orchestrator.ledger import JobUpdate, Ledger, State
@@ -81,8 +81,7 @@ class Tracker:
         ledger: Ledger,
         outstanding: Outstanding,
         *,
-        policy: retry.RetryPolicy,
-        budget: retry.RetryBudget,
+        retrier: Retrier,
         batch: int = 50,
         poll_min: float = defaults.POLL_MIN,
         poll_max: float = defaults.POLL_MAX,
@@ -91,8 +90,7 @@ class Tracker:
         self.client = client
         self.ledger = ledger
         self.outstanding = outstanding
-        self.policy = policy
-        self.budget = budget
+        self.retrier = retrier
         self.batch = batch
         self.poll_min = poll_min
         self.poll_max = poll_max
@@ -112,10 +110,8 @@ class Tracker:
             after = page[-1][0]
             ids = [job_id for _, job_id in page]
             try:
-                result = await retry.call(
+                result = await self.retrier.call(
                     lambda ids=ids: self.client.describe(ids),  # type: ignore[misc]
-                    policy=self.policy,
-                    budget=self.budget,
                     idempotent=True,
                     name="describe",
                 )
