@@ -19,13 +19,13 @@ import click
 from orchestrator.cloud.client import CIClient, ClientSettings
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.cloud.signing import Credentials
-from orchestrator.engine.runner import EXIT_INCOMPLETE
 from orchestrator.exceptions import CIError, Disposition, PicjobsError, UsageError
-from orchestrator.manifest import Manifest, load_manifest
+from orchestrator.exit_codes import ExitCode
+from orchestrator.manifest import EMBEDDED_ENDPOINT, Manifest, load_manifest
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("orchestrator")
-EMBEDDED = "embedded"
+EMBEDDED = EMBEDDED_ENDPOINT
 
 
 @contextlib.contextmanager
@@ -38,7 +38,7 @@ def errors() -> Iterator[None]:
         transient = exc.disposition is not Disposition.PERMANENT
         hint = "; run again to resume" if transient else ""
         click.echo(f"picjobs: error: {exc}{hint}", err=True)
-        sys.exit(EXIT_INCOMPLETE if transient else exc.exit_code)
+        sys.exit(ExitCode.INCOMPLETE if transient else exc.exit_code)
     except PicjobsError as exc:
         click.echo(f"picjobs: error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -120,6 +120,16 @@ def make_client(manifest: Manifest, endpoint: str | None, creds: Credentials) ->
         concurrency=manifest.limits.concurrency,
     )
     return CIClient(settings, limiter=AdaptiveRateLimiter(manifest.limits.rate))
+
+
+@contextlib.asynccontextmanager
+async def connect(manifest: Manifest) -> AsyncIterator[CIClient]:
+    """A client for the manifest's target (starting the embedded emulator if it names one)."""
+    async with (
+        open_endpoint(manifest) as (endpoint, creds),
+        make_client(manifest, endpoint, creds) as client,
+    ):
+        yield client
 
 
 def common_options(fn: F) -> F:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -19,6 +18,7 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
+from orchestrator import defaults
 from orchestrator.cloud import wire
 from orchestrator.cloud.models import (
     DescribeResult,
@@ -60,7 +60,7 @@ class ClientSettings:
     region: str
     credentials: Credentials
     endpoint: str | None = None
-    concurrency: int = 16
+    concurrency: int = defaults.CONCURRENCY
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     total_timeout: float = 60.0
@@ -138,7 +138,6 @@ class CIClient:
     ) -> None:
         self.settings = settings
         self.limiter = limiter
-        self.requests: Counter[str] = Counter()
         self._session = session
         self._own_session = session is None
         self._slots = asyncio.Semaphore(settings.concurrency)
@@ -235,7 +234,6 @@ class CIClient:
         )
         if service == "ci" and self.limiter is not None:
             await self.limiter.acquire()
-        self.requests[op] += 1
         session = self._get_session()
         async with self._slots:
             with translate_errors():
@@ -393,19 +391,6 @@ class CIClient:
         data = await self._call("list_objects", "GET", "/", service="cos", params=params)
         return wire.parse_object_page(data)
 
-    async def iter_object_pages(
-        self, *, prefix: str = "", delimiter: str = "", max_keys: int = 1000
-    ) -> AsyncIterator[ObjectPage]:
-        marker = ""
-        while True:
-            page = await self.list_objects_page(
-                prefix=prefix, marker=marker, delimiter=delimiter, max_keys=max_keys
-            )
-            yield page
-            if not page.is_truncated or not page.next_marker or page.next_marker == marker:
-                return
-            marker = page.next_marker
-
     async def get_object(self, key: str) -> bytes:
         """The object's bytes as stored (never decompressed), up to `max_body`."""
         return await self._call(
@@ -428,11 +413,3 @@ class CIClient:
         ) as resp:
             while chunk := await resp.content.read(chunk_size):
                 yield chunk
-
-    async def put_object(
-        self, key: str, data: bytes, content_type: str = "application/octet-stream"
-    ) -> None:
-        path = "/" + key.lstrip("/")
-        await self._call(
-            "put_object", "PUT", path, service="cos", body=data, content_type=content_type
-        )
