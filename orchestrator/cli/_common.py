@@ -29,19 +29,27 @@ EMBEDDED = EMBEDDED_ENDPOINT
 
 
 @contextlib.contextmanager
-def errors() -> Iterator[None]:
-    """Our errors become one line on stderr and their exit code; no traceback for bad input."""
+def errors(note: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Our errors become one line on stderr and their exit code; no traceback for bad input.
+
+    `note` also hears the line (a nightly run's notification quotes it)."""
     try:
         yield
     except CIError as exc:
         # A service that is down now may be up tonight: what is recorded stays, so say resumable.
         transient = exc.disposition is not Disposition.PERMANENT
         hint = "; run again to resume" if transient else ""
-        click.echo(f"picjobs: error: {exc}{hint}", err=True)
+        _say(f"{exc}{hint}", note)
         sys.exit(ExitCode.INCOMPLETE if transient else exc.exit_code)
     except PicjobsError as exc:
-        click.echo(f"picjobs: error: {exc}", err=True)
+        _say(str(exc), note)
         sys.exit(exc.exit_code)
+
+
+def _say(error: str, note: Callable[[str], None] | None) -> None:
+    click.echo(f"picjobs: error: {error}", err=True)
+    if note is not None:
+        note(error)
 
 
 def setup_logging(quiet: bool, log_format: str) -> None:

@@ -32,6 +32,7 @@ from orchestrator.engine.runner import Progress, RunOptions, run
 from orchestrator.exit_codes import ExitCode
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import Manifest
+from orchestrator.notify.watch import Watch, watching
 from orchestrator.report import metrics_text, summary_line, write_metrics
 
 
@@ -96,6 +97,7 @@ def run_command(
             plan = asyncio.run(_dry_run(manifest))
             click.echo("\n".join(_plan_lines(manifest.name, plan)))
             return
+    with watching(manifest) as watch, errors(watch.note):
         show_progress = not quiet and log_format == "text"
         with display(show_progress, log) as (progress, every):
             options = RunOptions(
@@ -107,9 +109,9 @@ def run_command(
                 policy=RetryPolicy(attempts=limits.max_attempts),
                 progress_every=every,
             )
-            code, summary = asyncio.run(_run(manifest, options, progress, metrics_file))
-    click.echo(summary)  # after the progress bar is gone
-    sys.exit(code)
+            code, summary = asyncio.run(_run(manifest, options, progress, metrics_file, watch))
+        click.echo(summary)  # after the progress bar is gone
+        sys.exit(code)
 
 
 async def _run(
@@ -117,6 +119,7 @@ async def _run(
     options: RunOptions,
     progress: Callable[[Progress], None],
     metrics_file: Path | None,
+    watch: Watch,
 ) -> tuple[int, str]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -128,6 +131,7 @@ async def _run(
             log.warning("taking over the lock of a run that ended without releasing it (%s)", stale)
         async with connect(manifest) as client:
             report = await run(manifest, ledger, client, options, stop=stop, progress=progress)
+        watch.seconds, watch.submitted = report.seconds, report.submitted
         if metrics_file is not None:
             text = metrics_text(
                 manifest.name,

@@ -45,6 +45,16 @@ class Queries(Store):
         return counts
 
     @guarded("read ledger")
+    def failure_codes(self, limit: int) -> list[tuple[str, int, str]]:
+        """The largest groups of failed items by Code: (code, count, one example key)."""
+        rows = self._conn.execute(
+            "SELECT coalesce(code, ''), count(*), min(key) FROM items "
+            f"WHERE state = '{State.FAILED}' GROUP BY code ORDER BY count(*) DESC, code LIMIT ?",
+            (limit,),
+        )
+        return [(code, int(count), key) for code, count, key in rows]
+
+    @guarded("read ledger")
     def count_final_of(self, other: Self) -> int:
         """How many of the items in `other` (another ledger file) are in a final state here:
         one join, since a million lookups from Python cost minutes."""

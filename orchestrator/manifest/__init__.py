@@ -16,6 +16,7 @@ from orchestrator.manifest.model import (
     SourceKind,
     Target,
 )
+from orchestrator.manifest.notify import NotifyConfig, NotifyEvent
 from orchestrator.manifest.reading import MAX_MANIFEST_BYTES
 from orchestrator.manifest.validation import load_manifest
 from orchestrator.manifest.values import (
@@ -34,6 +35,8 @@ __all__ = [
     "JobConfig",
     "Limits",
     "Manifest",
+    "NotifyConfig",
+    "NotifyEvent",
     "PriorityRule",
     "SourceConfig",
     "SourceKind",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from orchestrator import defaults
+from orchestrator.manifest.notify import NotifyConfig
 
 __all__ = [
     "EMBEDDED_ENDPOINT",
@@ -103,6 +104,7 @@ class Manifest:
     source: SourceConfig
     job: JobConfig
     limits: Limits = field(default_factory=Limits)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     # SQLite `synchronous`: NORMAL survives a killed process; FULL also survives power loss.
     ledger_sync: Literal["NORMAL", "FULL"] = "NORMAL"
 

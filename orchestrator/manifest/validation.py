@@ -20,6 +20,13 @@ from orchestrator.manifest.model import (
     SourceKind,
     Target,
 )
+from orchestrator.manifest.notify import (
+    DEFAULT_EVENTS,
+    NotifyConfig,
+    NotifyEvent,
+    heartbeat_problem,
+    notify_url_problem,
+)
 from orchestrator.manifest.reading import Locator, Where, read_toml
 from orchestrator.manifest.values import (
     DATE_EXPECTED,
@@ -51,7 +58,8 @@ T = TypeVar("T")
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 _ROOT_KEYS = ("name", "ledger", "ledger_sync")
-_ROOT_TABLES = ("target", "source", "job", "limits")
+_ROOT_TABLES = ("target", "source", "job", "limits", "notify")
+_NOTIFY_KEYS = ("urls", "on", "heartbeat")
 _TARGET_KEYS = ("bucket", "region", "queue_id", "endpoint")
 _SOURCE_KINDS: tuple[SourceKind, ...] = ("prefix", "csv", "inventory")
 _FILTER_KEYS = ("min_size", "max_size", "modified_after", "modified_before")
@@ -225,6 +233,7 @@ class Validator:
             source=self.source(),
             job=self.job(target),
             limits=self.limits(),
+            notify=self.notify(),
             ledger_sync="FULL" if sync.lower() == "full" else "NORMAL",
         )
 
@@ -375,6 +384,34 @@ class Validator:
             max_failure_percent=defaults.max_failure_percent if percent is None else percent,
             max_consecutive_same_error=_or(same_error, defaults.max_consecutive_same_error),
         )
+
+    def notify(self) -> NotifyConfig:
+        if "notify" not in self.data:
+            return NotifyConfig()
+        where: Where = ("notify",)
+        values = self.table(self.data, "notify", _NOTIFY_KEYS)
+        urls = self.get(where, values, "urls", as_strings, "an array of strings") or ()
+        for n, url in enumerate(urls, 1):
+            # The URL holds a robot key or token: the message names its position, never its text.
+            problem = notify_url_problem(url)
+            if problem is not None:
+                raise self.key_error(where, "urls", f"entry {n} {problem}")
+        events = self.get(where, values, "on", as_strings, "an array of strings")
+        chosen = DEFAULT_EVENTS
+        if events is not None:
+            known = [str(event) for event in NotifyEvent]
+            for event in events:
+                if event not in known:
+                    near = difflib.get_close_matches(event, known, n=1)
+                    hint = f" (did you mean {near[0]!r}?)" if near else ""
+                    raise self.key_error(
+                        where, "on", f"unknown event {short(event)}; use {', '.join(known)}{hint}"
+                    )
+            chosen = frozenset(NotifyEvent(event) for event in events)
+        heartbeat = self.text(where, values, "heartbeat")
+        if heartbeat is not None and (problem := heartbeat_problem(heartbeat)) is not None:
+            raise self.key_error(where, "heartbeat", problem)
+        return NotifyConfig(urls=tuple(urls), on=chosen, heartbeat=heartbeat)
 
 
 def _or(value: int | None, default: int) -> int:

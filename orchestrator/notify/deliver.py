@@ -78,6 +78,9 @@ class Notifier:
         if self._start is not None:
             # The start ping must reach the heartbeat before the end one.
             self._start.thread.join(max(0.0, min(2.0, deadline - time.monotonic())))
+            started = self._start.result()
+            if not started.ok:
+                log.warning("%s start was not delivered: %s", started.target, started.reason)
         attempts: list[_Attempt] = []
         url = self.config.heartbeat
         if url is not None:
