@@ -15,8 +15,7 @@ from orchestrator.engine.runner import RunReport, run
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import load_manifest
 from orchestrator.sources.listing import iter_prefix
-
-from .conftest import BUCKET, CREDS, OPTIONS, TINY, write_manifest
+from tests.engine.support import BUCKET, CREDS, OPTIONS, TINY, write_manifest
 
 # A client that gives up on an answer after READ_TIMEOUT, and latency spikes well beyond it.
 READ_TIMEOUT = 0.3
