@@ -99,7 +99,9 @@ class Client:
         encoded = wire_path or quote(path, safe="/-_.~,").replace("./", ".%2F")
         raw = encoded + (f"?{query}" if query else "")
         url = URL(self.emu.url + raw, encoded=True)
-        async with self.session.request(method, url, data=body or None, headers=all_headers) as r:
+        # A stream, not raw bytes: aiohttp warns that a large raw body may block the event loop.
+        data = io.BytesIO(body) if body else None
+        async with self.session.request(method, url, data=data, headers=all_headers) as r:
             return Reply(r.status, CIMultiDict(r.headers), await r.read())
 
     async def submit(self, body: bytes, path: str = "/pic_jobs") -> Reply:

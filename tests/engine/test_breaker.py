@@ -55,9 +55,8 @@ def test_the_failure_share_trips_it_only_after_the_minimum_number_of_finished_it
         outcomes.append(breaker.failure(code, f"message {code}"))
     assert outcomes == [False] * 9 + [True]
     assert breaker.trip is not None
-    assert breaker.trip.reason == (
-        "10 of 10 finished items failed (100% > max_failure_percent 50)"
-    )
+    reason = "10 of 10 finished items failed (100% > max_failure_percent 50)"
+    assert breaker.trip.reason == reason
 
 
 def test_the_share_trip_names_the_most_common_error_and_its_first_message() -> None:

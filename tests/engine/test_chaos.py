@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
+
 from orchestrator.cloud.client import CIClient, ClientSettings
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.cloud.retry import RetryPolicy
@@ -67,6 +69,7 @@ async def _run_impatiently(manifest_path: Path, emu: RunningEmulator) -> RunRepo
             return await run(manifest, ledger, client, OPTIONS)
 
 
+@pytest.mark.slow
 async def test_a_5000_job_run_through_a_quarter_of_failed_requests_ends_all_success_with_no_input_sent_twice(
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
