@@ -21,6 +21,7 @@ def _ledger_states(manifest_path: Path) -> dict[str, str]:
         return {row.key: str(row.state) for row in ledger.iter_items()}
 
 
+@pytest.mark.slow
 async def test_a_5000_key_csv_manifest_submits_every_input_once_and_high_levels_first(
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
