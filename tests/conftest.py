@@ -4,6 +4,7 @@ import types
 from typing import Any
 
 import aioresponses.core
+import pytest
 from aiohttp import ClientResponse
 
 
@@ -17,3 +18,13 @@ class _ClientResponse(ClientResponse):
 
 
 aioresponses.core.ClientResponse = _ClientResponse  # type: ignore[misc]
+
+
+SLOW_TIMEOUT = 600  # seconds: a long end-to-end run on a busy two-core machine
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` get a longer timeout than the 120 s of pyproject.toml."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))

@@ -153,6 +153,7 @@ def self_signed_https(tmp_path: Path) -> Iterator[int]:
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
+        loop.close()
 
     thread = threading.Thread(target=main, daemon=True)
     thread.start()
