@@ -139,6 +139,7 @@ class CIClient:
         self.settings = settings
         self.limiter = limiter
         self.requests: Counter[str] = Counter()
+        self.throttled: Counter[int] = Counter()  # throttled answers per Unix second
         self._session = session
         self._own_session = session is None
         self._slots = asyncio.Semaphore(settings.concurrency)
@@ -255,8 +256,10 @@ class CIClient:
                             resp.headers.get("Content-Type", ""),
                             _retry_after(resp.headers.get("Retry-After")),
                         )
-                        if error.throttled and self.limiter is not None:
-                            self.limiter.on_throttle(error.retry_after)
+                        if error.throttled:
+                            self.throttled[int(time.time())] += 1
+                            if self.limiter is not None:
+                                self.limiter.on_throttle(error.retry_after)
                         raise error
                     yield resp
 

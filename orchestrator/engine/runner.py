@@ -171,6 +171,8 @@ async def run(
     report.seconds = time.monotonic() - started
     report.requests = dict(client.requests)
     ledger.finish_run(run_id, report.exit_code, report.counts)
+    # Throttled answers per second, for the HTML report (absent: not recorded, not none).
+    ledger.meta_set(f"throttled:{run_id}", json.dumps(client.throttled, sort_keys=True))
     if report.exit_code == EXIT_OK:
         ledger.meta_set("last_success_at", _utc_iso())
     return report
