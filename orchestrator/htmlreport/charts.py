@@ -123,8 +123,15 @@ def finished_chart(timeline: Timeline | None) -> str:
             success = _per_minute(timeline.success, timeline.bin_seconds)
             failed = _per_minute(timeline.failed, timeline.bin_seconds)
             ax.bar(x, success, width, align="edge", color=COLOURS["success"], label="success")
-            ax.bar(x, failed, width, bottom=success, align="edge", color=COLOURS["failed"],
-                   label="failed")  # fmt: skip
+            ax.bar(
+                x,
+                failed,
+                width,
+                bottom=success,
+                align="edge",
+                color=COLOURS["failed"],
+                label="failed",
+            )
             ax.set_ylabel(f"items {_per(timeline.bin_seconds)}")
             figure.legend(loc="outside upper right", ncols=2)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -143,8 +150,15 @@ def submitted_chart(timeline: Timeline | None) -> str:
         ax.set_ylabel(f"submissions {_per(timeline.bin_seconds)}")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         if timeline.throttled is None:
-            ax.text(0.99, 0.97, "throttling not recorded for this run", transform=ax.transAxes,
-                    ha="right", va="top", color=COLOURS["throttled"])  # fmt: skip
+            ax.text(
+                0.99,
+                0.97,
+                "throttling not recorded for this run",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                color=COLOURS["throttled"],
+            )
             figure.legend(loc="outside upper right")
         else:
             throttled = _per_minute(timeline.throttled, timeline.bin_seconds)
@@ -153,15 +167,22 @@ def submitted_chart(timeline: Timeline | None) -> str:
                     ax.axvspan(start, start + width, color=COLOURS["throttled"], alpha=0.12, lw=0)
             right = ax.twinx()
             centres = [start + width / 2 for start in x]
-            right.plot(centres, throttled, color=COLOURS["throttled"], marker="o", ms=3,
-                       label="throttled answers (429 / SlowDown)")  # fmt: skip
+            right.plot(
+                centres,
+                throttled,
+                color=COLOURS["throttled"],
+                marker="o",
+                ms=3,
+                label="throttled answers (429 / SlowDown)",
+            )
             right.set_ylabel(f"throttled {_per(timeline.bin_seconds)}", color=COLOURS["throttled"])
             right.set_ylim(bottom=0, top=max(1.0, max(throttled) * 1.15))
             right.spines["right"].set_visible(True)
             handles = ax.get_legend_handles_labels()
             more = right.get_legend_handles_labels()
-            figure.legend(handles[0] + more[0], handles[1] + more[1], loc="outside upper right",
-                          ncols=2)  # fmt: skip
+            figure.legend(
+                handles[0] + more[0], handles[1] + more[1], loc="outside upper right", ncols=2
+            )
         return _svg(figure, "submitted", "submissions and throttled answers per minute, last run")
 
 
@@ -193,20 +214,29 @@ def history_chart(runs: Sequence[RunBar]) -> str:
         ax.set_ylim(0, top * 1.18)
         for i, run in enumerate(runs):
             code = "running" if run.exit_code is None else f"exit {run.exit_code}"
-            ax.text(i, success[i] + failed[i] + top * 0.02, code, ha="center", va="bottom",
-                    fontsize=7, color="#444444")  # fmt: skip
+            ax.text(
+                i,
+                success[i] + failed[i] + top * 0.02,
+                code,
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="#444444",
+            )
         right = ax.twinx()
         durations = [float("nan") if run.seconds is None else run.seconds for run in runs]
-        right.plot(x, durations, color=COLOURS["duration"], marker="D", ms=4, lw=1,
-                   label="duration")  # fmt: skip
+        right.plot(
+            x, durations, color=COLOURS["duration"], marker="D", ms=4, lw=1, label="duration"
+        )
         right.set_ylim(bottom=0)
         right.yaxis.set_major_formatter(FuncFormatter(_duration))
         right.set_ylabel("duration", color=COLOURS["duration"])
         right.spines["right"].set_visible(True)
         handles = ax.get_legend_handles_labels()
         more = right.get_legend_handles_labels()
-        figure.legend(handles[0] + more[0], handles[1] + more[1], loc="outside upper right",
-                      ncols=3)  # fmt: skip
+        figure.legend(
+            handles[0] + more[0], handles[1] + more[1], loc="outside upper right", ncols=3
+        )
         return _svg(figure, "history", "run history: items finished per run and duration")
 
 
@@ -225,12 +255,16 @@ def latency_chart(latency: Latency) -> str:
         # CI states end times to the second: under a second or two, read the shape, not the value.
         ax.set_xlabel("from submission to final state (log scale; CI end times are to the second)")
         ax.set_ylabel("items")
-        marks = (("p50", latency.p50, "#37474f"), ("p90", latency.p90, "#ef6c00"),
-                 ("p99", latency.p99, "#c62828"))  # fmt: skip
+        marks = (
+            ("p50", latency.p50, "#37474f"),
+            ("p90", latency.p90, "#ef6c00"),
+            ("p99", latency.p99, "#c62828"),
+        )
         for label, value, colour in marks:
             if value is not None:
-                ax.axvline(value, color=colour, lw=1.2, ls="--",
-                           label=f"{label} {_duration_short(value)}")  # fmt: skip
+                ax.axvline(
+                    value, color=colour, lw=1.2, ls="--", label=f"{label} {_duration_short(value)}"
+                )
         figure.legend(loc="outside upper right", ncols=3)
         return _svg(figure, "latency", "distribution of time from submission to final state")
 

@@ -7,13 +7,14 @@ read transaction, so the headline and the charts agree while a run is writing.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -138,15 +139,24 @@ def collect(
     holder = ledger.lock_holder()
     with _snapshot(ledger) as conn:
         counts = ledger.counts()
-        runs, runs_total = _runs(conn, max_runs, now)
-        timeline = _timeline(conn, runs[-1], now) if runs else None
+        runs, runs_total, timeline = _history(conn, max_runs, now)
         latency = _latency(conn)
         levels = _levels(conn)
         failures, groups = _failures(conn, max_groups, examples)
     return ReportData(
-        name, ledger.path, now, counts, holder, runs, runs_total, timeline, latency, levels,
-        failures, groups,
-    )  # fmt: skip
+        name,
+        ledger.path,
+        now,
+        counts,
+        holder,
+        runs,
+        runs_total,
+        timeline,
+        latency,
+        levels,
+        failures,
+        groups,
+    )
 
 
 @contextmanager
@@ -193,83 +203,130 @@ def _throttled(conn: sqlite3.Connection, run_id: int) -> dict[int, int] | None:
         return None
 
 
-def _runs(conn: sqlite3.Connection, limit: int, now: datetime) -> tuple[tuple[RunBar, ...], int]:
-    total = int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
-    rows = conn.execute(
-        "SELECT run_id, started_at, finished_at, exit_code FROM runs ORDER BY run_id DESC LIMIT ?",
-        (limit,),
-    ).fetchall()[::-1]
-    if not rows:
-        return (), total
-    # What reached a final state during each run: one scan of the attempt log, each row put in
-    # its run's window by a CASE (runs hold the ledger's lock, so windows do not overlap).
-    windows: list[str] = []
-    params: list[str] = []
-    for i, (_, started, finished, _) in enumerate(rows):
-        end = finished or (rows[i + 1][1] if i + 1 < len(rows) else _iso(now))
-        windows.append(f"WHEN at BETWEEN ? AND ? THEN {i}")
-        params += [started, end]
-    finals: dict[tuple[int, str], int] = {}
-    for index, outcome, n in conn.execute(
-        f"SELECT CASE {' '.join(windows)} END AS run, outcome, count(*) FROM attempts_log "
-        "WHERE at >= ? AND outcome IN ('success', 'failed', 'cancelled') "
-        "GROUP BY run, outcome HAVING run IS NOT NULL",
-        (*params, rows[0][1]),
-    ):
-        finals[(int(index), str(outcome))] = int(n)
-    bars = []
-    for i, (run_id, started, finished, exit_code) in enumerate(rows):
-        throttled = _throttled(conn, run_id)
-        bars.append(
-            RunBar(
-                int(run_id), _time(started), None if finished is None else _time(finished),
-                None if exit_code is None else int(exit_code),
-                finals.get((i, "success"), 0), finals.get((i, "failed"), 0),
-                finals.get((i, "cancelled"), 0),
-                None if throttled is None else sum(throttled.values()),
-            )
-        )  # fmt: skip
-    return tuple(bars), total
-
-
 def _bin_seconds(span: float) -> int:
     return next((b for b in _BIN_CHOICES if span / b <= _MAX_BINS), _BIN_CHOICES[-1])
 
 
-def _timeline(conn: sqlite3.Connection, run: RunBar, now: datetime) -> Timeline:
-    start = run.started_at
-    end = run.finished_at or now
+class _Log:
+    """The attempt log as a time series. Rows are appended as things happen, so `at` rises with
+    the rowid: a moment maps to a rowid by binary search, and any time window is a rowid range
+    that SQLite sums without sorting anything."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        low, high = conn.execute("SELECT min(rowid), max(rowid) FROM attempts_log").fetchone()
+        self.low, self.high = (1, 0) if low is None else (int(low), int(high))
+
+    def seek(self, moment: str, *, after: bool = False) -> int:
+        """The first rowid whose time is at or (with `after`) past `moment`."""
+        lo, hi = self.low, self.high + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            row = self._conn.execute(
+                "SELECT rowid, at FROM attempts_log WHERE rowid >= ? ORDER BY rowid LIMIT 1",
+                (mid,),
+            ).fetchone()
+            if row is None or (row[1] > moment if after else row[1] >= moment):
+                hi = mid
+            else:
+                lo = int(row[0]) + 1
+        return lo
+
+    def tally(self, first: int, stop: int) -> tuple[int, int, int, int]:
+        """Submitted (or adopted), success, failed, cancelled among rowids [first, stop)."""
+        row = self._conn.execute(
+            "SELECT total(outcome IN ('submitted', 'adopted')), total(outcome = 'success'), "
+            "total(outcome = 'failed'), total(outcome = 'cancelled') FROM attempts_log "
+            "WHERE rowid >= ? AND rowid < ?",
+            (first, stop),
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+
+
+def _history(
+    conn: sqlite3.Connection, limit: int, now: datetime
+) -> tuple[tuple[RunBar, ...], int, Timeline | None]:
+    """The most recent runs, with what reached a final state during each, and the last run's
+    timeline."""
+    total = int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+    runs = conn.execute(
+        "SELECT run_id, started_at, finished_at, exit_code FROM runs ORDER BY run_id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()[::-1]
+    if not runs:
+        return (), total, None
+    log = _Log(conn)
+    bars = []
+    timeline: Timeline | None = None
+    for i, (run_id, started, finished, exit_code) in enumerate(runs):
+        if i == len(runs) - 1:
+            # The last run's timeline covers its window, so its totals come from it.
+            timeline, (success, failed, cancelled) = _timeline(
+                conn, log, run_id, started, finished, now
+            )
+        else:
+            # A run's window ends when it finished; one that never did, where the next began.
+            end = finished or runs[i + 1][1]
+            _, success, failed, cancelled = log.tally(log.seek(started), log.seek(end, after=True))
+        throttled = _throttled(conn, run_id)
+        bars.append(
+            RunBar(
+                int(run_id),
+                _time(started),
+                None if finished is None else _time(finished),
+                None if exit_code is None else int(exit_code),
+                success,
+                failed,
+                cancelled,
+                None if throttled is None else sum(throttled.values()),
+            )
+        )
+    return tuple(bars), total, timeline
+
+
+def _timeline(
+    conn: sqlite3.Connection,
+    log: _Log,
+    run_id: int,
+    started: str,
+    finished: str | None,
+    now: datetime,
+) -> tuple[Timeline, tuple[int, int, int]]:
+    """The run in equal time bins, and its success, failed and cancelled totals."""
+    start = _time(started)
+    end = now if finished is None else _time(finished)
     span = max(1.0, (end - start).total_seconds())
     width = _bin_seconds(span)
     bins = max(1, math.ceil(span / width))
-    series = {name: [0] * bins for name in ("submitted", "success", "failed")}
-    for index, outcome, n in conn.execute(
-        "SELECT CAST((julianday(at) - julianday(?1)) * 86400.0 / ?3 AS INTEGER) AS bin, "
-        "CASE outcome WHEN 'adopted' THEN 'submitted' ELSE outcome END AS kind, count(*) "
-        "FROM attempts_log WHERE at BETWEEN ?1 AND ?2 "
-        "AND outcome IN ('submitted', 'adopted', 'success', 'failed') GROUP BY bin, kind",
-        (_iso(start), _iso(end), width),
-    ):
-        series[str(outcome)][min(bins - 1, max(0, int(index)))] += int(n)
-    per_second = _throttled(conn, run.run_id)
+    edges = [log.seek(_iso(start + timedelta(seconds=k * width))) for k in range(bins)]
+    edges.append(log.seek(finished or _iso(now), after=True))
+    tallies = [log.tally(first, stop) for first, stop in itertools.pairwise(edges)]
+    per_second = _throttled(conn, run_id)
     throttled: tuple[int, ...] | None = None
     if per_second is not None:
-        binned = [0] * bins
-        first = start.timestamp()
+        counts = [0] * bins
+        first_second = start.timestamp()
         for second, n in per_second.items():
-            binned[min(bins - 1, max(0, int((second - first) // width)))] += n
-        throttled = tuple(binned)
-    return Timeline(
-        start, width, tuple(series["submitted"]), tuple(series["success"]),
-        tuple(series["failed"]), throttled,
-    )  # fmt: skip
+            counts[min(bins - 1, max(0, int((second - first_second) // width)))] += n
+        throttled = tuple(counts)
+    timeline = Timeline(
+        start,
+        width,
+        tuple(t[0] for t in tallies),
+        tuple(t[1] for t in tallies),
+        tuple(t[2] for t in tallies),
+        throttled,
+    )
+    return timeline, (sum(timeline.success), sum(timeline.failed), sum(t[3] for t in tallies))
 
 
 def _latency(conn: sqlite3.Connection) -> Latency:
+    # `+state` keeps SQLite off the state index: most items are final, and one table scan
+    # costs less than a lookup per row.
     rows = conn.execute(
         "SELECT CAST(round(ln(max(d, ?1)) * ?2) AS INTEGER) AS bin, count(*), min(d), max(d) "
         "FROM (SELECT (julianday(finished_at) - julianday(submitted_at)) * 86400.0 AS d "
-        "FROM items WHERE state IN ('success', 'failed', 'cancelled') "
+        "FROM items WHERE +state IN ('success', 'failed', 'cancelled') "
         "AND submitted_at IS NOT NULL AND finished_at IS NOT NULL) "
         "WHERE d IS NOT NULL GROUP BY bin ORDER BY bin",
         (_MIN_LATENCY, _BINS_PER_E),
@@ -283,10 +340,13 @@ def _latency(conn: sqlite3.Connection) -> Latency:
     edges = tuple(math.exp((b - 0.5) / _BINS_PER_E) for b in range(first, last + 2))
     total = sum(counts)
     return Latency(
-        total, edges, tuple(counts),
-        _percentile(rows, total, 0.50), _percentile(rows, total, 0.90),
+        total,
+        edges,
+        tuple(counts),
+        _percentile(rows, total, 0.50),
+        _percentile(rows, total, 0.90),
         _percentile(rows, total, 0.99),
-    )  # fmt: skip
+    )
 
 
 def _percentile(rows: list[tuple[int, int, float, float]], total: int, q: float) -> float:

@@ -206,13 +206,19 @@ def render_page(data: ReportData, *, manifest: str, version: str) -> str:
     name = _e(data.name)
     figures = [
         ("", "Items reaching a final state in the last run", charts.finished_chart(data.timeline)),
-        ("", "Submissions accepted by CI, and throttled answers, in the last run",
-         charts.submitted_chart(data.timeline)),
-        ("", f"Run history ({_runs_note(data)}): items finished and duration",
-         charts.history_chart(data.runs)),
+        (
+            "",
+            "Submissions accepted by CI, and throttled answers, in the last run",
+            charts.submitted_chart(data.timeline),
+        ),
+        (
+            "",
+            f"Run history ({_runs_note(data)}): items finished and duration",
+            charts.history_chart(data.runs),
+        ),
         ("", "Time from submission to final state", charts.latency_chart(data.latency)),
         ("wide", "Items per JobLevel", charts.levels_chart(data.levels)),
-    ]  # fmt: skip
+    ]
     body = "".join(
         f'<figure class="{css}"><figcaption>{_e(caption)}</figcaption>{svg}</figure>'
         for css, caption, svg in figures
