@@ -17,7 +17,7 @@ from typing import Final
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from orchestrator.htmlreport.data import Latency, RunBar, Timeline
 
@@ -41,6 +41,7 @@ COLOURS: Final = {
     "duration": "#6a1b9a",
 }
 _SIZE: Final = (7.2, 2.8)
+_LATENCY_BARS: Final = 60
 _XML_PROLOGUE: Final = re.compile(r"\A.*?(?=<svg\b)", re.S)
 _SIZE_ATTRS: Final = re.compile(r'\s(?:width|height)="[^"]*"')
 
@@ -246,10 +247,13 @@ def latency_chart(latency: Latency) -> str:
         if not latency.count:
             _note(ax, "no item has reached a final state after submission yet")
             return _svg(figure, "latency", "latency distribution")
-        ax.stairs(latency.counts, latency.edges, fill=True, color="#90a4ae")
+        counts, edges = _coarser(latency.counts, latency.edges, _LATENCY_BARS)
+        ax.stairs(counts, edges, fill=True, color="#90a4ae")
         ax.set_xscale("log")
-        low, high = latency.edges[0], latency.edges[-1]
+        low, high = edges[0], edges[-1]
         ax.set_xlim(min(low, high / 10) / 1.5, max(high, low * 10) * 1.5)
+        if high / low < 1000:  # a few decades: label 1, 2 and 5 of each
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(_duration_short))
         ax.xaxis.set_minor_formatter(NullFormatter())
         # CI states end times to the second: under a second or two, read the shape, not the value.
@@ -267,6 +271,16 @@ def latency_chart(latency: Latency) -> str:
                 )
         figure.legend(loc="outside upper right", ncols=3)
         return _svg(figure, "latency", "distribution of time from submission to final state")
+
+
+def _coarser(
+    counts: Sequence[int], edges: Sequence[float], bars: int
+) -> tuple[list[int], list[float]]:
+    """Neighbouring bins merged so that about `bars` remain: fine bins make a sparse
+    histogram look like noise."""
+    step = max(1, -(-len(counts) // bars))
+    merged = [sum(counts[i : i + step]) for i in range(0, len(counts), step)]
+    return merged, [*edges[:-1:step], edges[-1]]
 
 
 def _duration_short(seconds: float, _: object = None) -> str:

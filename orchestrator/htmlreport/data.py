@@ -1,7 +1,8 @@
 """What the HTML report shows, read from a ledger with aggregate SQL.
 
-Every query groups in SQLite and returns a bounded number of rows (bins, runs, failure groups),
-so a ledger of millions of items costs scans, never memory per item. All queries run in one
+Every query aggregates in SQLite and returns a bounded number of rows (bins, runs, failure
+groups), so a ledger of millions of items costs scans, never memory per item. The attempt log
+is read by rowid ranges (see `_Log`), which SQLite sums without sorting. All queries run in one
 read transaction, so the headline and the charts agree while a run is writing.
 """
 
