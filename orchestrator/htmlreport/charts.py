@@ -16,6 +16,7 @@ from typing import Final
 
 import matplotlib
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
@@ -84,6 +85,12 @@ def _svg(figure: Figure, name: str, label: str) -> str:
     return svg.replace("url(#", f"url(#{name}-").strip()
 
 
+def _counts_on(axis: Axis) -> None:
+    """Whole numbers with thousands separators."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+
+
 def _unit(seconds: float) -> tuple[float, str]:
     if seconds < 180:
         return 1.0, "seconds"
@@ -135,7 +142,7 @@ def finished_chart(timeline: Timeline | None) -> str:
             )
             ax.set_ylabel(f"items {_per(timeline.bin_seconds)}")
             figure.legend(loc="outside upper right", ncols=2)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _counts_on(ax.yaxis)
         return _svg(figure, "finished", "items reaching a final state per minute, last run")
 
 
@@ -149,7 +156,7 @@ def submitted_chart(timeline: Timeline | None) -> str:
         submitted = _per_minute(timeline.submitted, timeline.bin_seconds)
         ax.bar(x, submitted, width, align="edge", color=COLOURS["submitted"], label="submitted")
         ax.set_ylabel(f"submissions {_per(timeline.bin_seconds)}")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _counts_on(ax.yaxis)
         if timeline.throttled is None:
             ax.text(
                 0.99,
@@ -207,7 +214,7 @@ def history_chart(runs: Sequence[RunBar]) -> str:
         ax.bar(x, success, 0.7, color=COLOURS["success"], label="success")
         ax.bar(x, failed, 0.7, bottom=success, color=COLOURS["failed"], label="failed")
         ax.set_ylabel("items")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _counts_on(ax.yaxis)
         labels = [f"#{run.run_id}\n{run.started_at:%m-%d}" for run in runs]
         step = max(1, len(runs) // 12)
         ax.set_xticks(x[::step], labels[::step])
@@ -225,13 +232,14 @@ def history_chart(runs: Sequence[RunBar]) -> str:
                 color="#444444",
             )
         right = ax.twinx()
-        durations = [float("nan") if run.seconds is None else run.seconds for run in runs]
+        longest = max((run.seconds or 0.0 for run in runs), default=0.0)
+        scale, unit = _unit(longest)
+        durations = [float("nan") if run.seconds is None else run.seconds / scale for run in runs]
         right.plot(
             x, durations, color=COLOURS["duration"], marker="D", ms=4, lw=1, label="duration"
         )
         right.set_ylim(bottom=0)
-        right.yaxis.set_major_formatter(FuncFormatter(_duration))
-        right.set_ylabel("duration", color=COLOURS["duration"])
+        right.set_ylabel(f"duration ({unit})", color=COLOURS["duration"])
         right.spines["right"].set_visible(True)
         handles = ax.get_legend_handles_labels()
         more = right.get_legend_handles_labels()
@@ -259,6 +267,7 @@ def latency_chart(latency: Latency) -> str:
         # CI states end times to the second: under a second or two, read the shape, not the value.
         ax.set_xlabel("from submission to final state (log scale; CI end times are to the second)")
         ax.set_ylabel("items")
+        _counts_on(ax.yaxis)
         marks = (
             ("p50", latency.p50, "#37474f"),
             ("p90", latency.p90, "#ef6c00"),
@@ -317,6 +326,6 @@ def levels_chart(levels: Mapping[int, Mapping[str, int]]) -> str:
                 left = [a + b for a, b in zip(left, widths, strict=True)]
         ax.set_yticks(y, [f"JobLevel {level}" for level in rows])
         ax.set_xlabel("items")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _counts_on(ax.xaxis)
         figure.legend(loc="outside upper right", ncols=5)
         return _svg(figure, "levels", "items per JobLevel by state")
