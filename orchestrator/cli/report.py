@@ -62,7 +62,9 @@ def status_command(manifest_path: str, ledger: str | None, as_json: bool) -> Non
 def report_command(
     manifest_path: str, ledger: str | None, fmt: str, failed_only: bool, output: str | None
 ) -> None:
-    """One line per item: input, output, JobId, level, state, Code, Message, attempts, times."""
+    """One line per item: input, output, JobId, level, state, Code, Message, attempts, times.
+
+    With --format html: one self-contained page of counts, charts and failures."""
     with errors():
         if fmt == "html" and (output is None or failed_only):
             raise UsageError("--format html needs -o FILE and cannot take --failed-only")
