@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -138,6 +139,7 @@ class CIClient:
     ) -> None:
         self.settings = settings
         self.limiter = limiter
+        self.throttled: Counter[int] = Counter()  # throttled answers per Unix second
         self._session = session
         self._own_session = session is None
         self._slots = asyncio.Semaphore(settings.concurrency)
@@ -253,8 +255,10 @@ class CIClient:
                             resp.headers.get("Content-Type", ""),
                             _retry_after(resp.headers.get("Retry-After")),
                         )
-                        if error.throttled and self.limiter is not None:
-                            self.limiter.on_throttle(error.retry_after)
+                        if error.throttled:
+                            self.throttled[int(time.time())] += 1
+                            if self.limiter is not None:
+                                self.limiter.on_throttle(error.retry_after)
                         raise error
                     yield resp
 
