@@ -1,4 +1,4 @@
-"""The seven scenarios. Each returns its figures; each child process has a time limit.
+"""The eight scenarios. Each returns its figures; each child process has a time limit.
 
 Sizes come from `Sizes`: `FULL` is what the targets are about, `QUICK` keeps the harness
 exercised in seconds (the smoke test).
@@ -33,6 +33,7 @@ from benchmarks.harness import (
     write_keys_csv,
     write_manifest,
 )
+from benchmarks.listing import folder_listing
 from benchmarks.report import Figure, at_least, at_most, info
 
 __all__ = ["FULL", "QUICK", "SCENARIOS", "Bench", "Sizes"]
@@ -47,6 +48,7 @@ class Sizes:
     adaptive_jobs: int
     quota_jobs: int
     manifest_rows: int
+    folder_objects: int
 
 
 FULL = Sizes(
@@ -57,6 +59,7 @@ FULL = Sizes(
     adaptive_jobs=3_000,
     quota_jobs=6_000,
     manifest_rows=1_000_000,
+    folder_objects=100_000,
 )
 QUICK = Sizes(
     e2e_jobs=200,
@@ -66,6 +69,7 @@ QUICK = Sizes(
     adaptive_jobs=100,
     quota_jobs=60,
     manifest_rows=3_000,
+    folder_objects=2_000,
 )
 
 # picjobs for scenario 1: the rate never binds; 64 requests in flight.
@@ -622,4 +626,5 @@ SCENARIOS: dict[int, Callable[[Bench], list[Figure]]] = {
     4: adaptive_rate,
     6: large_manifests,
     7: resume,
+    8: folder_listing,
 }

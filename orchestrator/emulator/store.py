@@ -10,8 +10,13 @@ non-empty, is not `.` or `..`, holds no NUL and fits in 255 bytes, the first com
 emulator's reserved folder, and no file or folder of another key is in the way (keys `a` and
 `a/b` cannot both be files). Every other key is stored in the reserved folder `.picjobs-emulator`
 under the SHA-256 of the key, beside a `.key` file holding the exact key, so it is still listed
-and readable under that key. Files written by hand into a bucket folder become objects at the
-next scan (startup, reset, or first use of a new bucket folder).
+and readable under that key.
+
+The folder is the truth; the index only makes listing fast. A read or HEAD looks at the file itself
+(one stat), so a file added, changed or removed by hand is seen at once. A listing first checks the
+modification time of the folders its page can come from and reads again only those that changed,
+so it sees added and removed files at a cost that does not grow with the number of objects.
+A folder changed just before it was read is read again at the next check (see `_RACY_NS`).
 
 The index keeps keys sorted by their UTF-8 bytes, the order COS lists in.
 """
@@ -19,11 +24,14 @@ The index keeps keys sorted by their UTF-8 bytes, the order COS lists in.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import os
 import re
+import stat
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +59,13 @@ _BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _APPID = re.compile(r"-(\d+)$")
 # Above every byte that occurs in UTF-8, so `prefix + _HIGH` sorts after every key with `prefix`.
 _HIGH = b"\xff"
+# A folder changed this recently when it was read is read again at the next check: a file added
+# within the same tick of the file system's clock would not change the folder's time. Times in
+# whole seconds mean a file system that keeps no fractions.
+_RACY_NS = 50_000_000
+_RACY_WHOLE_SECONDS_NS = 2_000_000_000
+# Index changes up to this many keys are inserted one by one, more are merged by a sort.
+_FEW = 64
 
 
 def valid_bucket_name(name: str) -> bool:
@@ -71,7 +86,12 @@ def check_key(key: str) -> None:
 
 def cos_time(timestamp: float) -> str:
     """COS's LastModified format, whole seconds as COS shows them: 2020-12-10T03:37:30.000Z."""
-    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return _cos_second(int(timestamp))
+
+
+@functools.lru_cache(maxsize=4096)  # a listing page's files mostly share a few seconds
+def _cos_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 @dataclass(slots=True)
@@ -108,6 +128,16 @@ class Listing:
     next_marker: str
 
 
+@dataclass(slots=True)
+class _Folder:
+    """What a folder held when it was last read, and its modification time then (None: read it
+    again at the next check)."""
+
+    mtime_ns: int | None = None
+    files: set[str] = field(default_factory=set)
+    folders: set[str] = field(default_factory=set)
+
+
 def _natural_parts(key: str) -> list[str] | None:
     parts = key.split("/")
     if parts[0] == RESERVED_DIR:
@@ -141,30 +171,17 @@ class Bucket:
         """Rebuild the index from the folder."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._folders = set()
-        objects: dict[str, ObjectMeta] = {}
-        for path in self._natural_files():
-            key = path.relative_to(self.root).as_posix()
-            if _natural_parts(key) is not None:
-                stat = path.stat()
-                objects[key] = ObjectMeta(key, path, stat.st_size, stat.st_mtime)
+        self._objects = {}
+        self._sorted = []
+        self._tree: dict[str, _Folder] = {}  # by folder prefix: '' for the root, else 'a/b/'
+        self._tree_sorted: list[bytes] = []
+        touched: set[bytes] = set()
+        self._visit([""], touched)
         for key, path in self._fallback_files():
-            stat = path.stat()
-            objects[key] = ObjectMeta(key, path, stat.st_size, stat.st_mtime)
-        self._objects = objects
-        self._sorted = sorted(key.encode() for key in objects)
-
-    def _natural_files(self) -> Iterator[Path]:
-        for folder, dirs, files in os.walk(self.root):
-            if Path(folder) == self.root and RESERVED_DIR in dirs:
-                dirs.remove(RESERVED_DIR)
-            for name in files:
-                try:
-                    name.encode()
-                except UnicodeEncodeError:  # a file name that is not UTF-8: not a key
-                    continue
-                path = Path(folder, name)
-                if path.is_file():
-                    yield path
+            stat_result = path.stat()
+            self._objects[key] = ObjectMeta(key, path, stat_result.st_size, stat_result.st_mtime)
+            touched.add(key.encode())
+        self._reindex(touched)
 
     def _fallback_files(self) -> Iterator[tuple[str, Path]]:
         folder = self.root / RESERVED_DIR / "objects"
@@ -175,14 +192,181 @@ class Bucket:
             if data_file.is_file():
                 yield key_file.read_text(encoding="utf-8"), data_file
 
+    def _visit(self, prefixes: Iterable[str], touched: set[bytes]) -> None:
+        """Bring the index up to date with the folders at `prefixes` that changed since they
+        were last read, and with the folders found in them; add changed keys to `touched`."""
+        stack = list(prefixes)
+        while stack:
+            prefix = stack.pop()
+            path = self.root / prefix
+            try:
+                found = os.stat(path)
+            except OSError:  # removed, or a file now
+                found = None
+            if found is None or not stat.S_ISDIR(found.st_mode):
+                self._drop_folder(prefix, touched)
+                continue
+            folder = self._tree.get(prefix)
+            if folder is not None and folder.mtime_ns == found.st_mtime_ns:
+                continue
+            if folder is None:
+                folder = self._tree[prefix] = _Folder()
+                bisect.insort(self._tree_sorted, prefix.encode())
+            mtime = found.st_mtime_ns
+            racy = time.time_ns() - mtime < (
+                _RACY_WHOLE_SECONDS_NS if mtime % 1_000_000_000 == 0 else _RACY_NS
+            )
+            files, folders = self._entries(path, root=not prefix)
+            for name in files - folder.files:
+                self._adopt(prefix + name, touched)
+            for name in folder.files - files:
+                key = prefix + name
+                meta = self._objects.get(key)
+                if meta is not None and meta.path == path / name:
+                    del self._objects[key]
+                    touched.add(key.encode())
+            for name in folder.folders - folders:
+                self._drop_folder(f"{prefix}{name}/", touched)
+            stack.extend(f"{prefix}{name}/" for name in folders - folder.folders)
+            folder.files, folder.folders = files, folders
+            folder.mtime_ns = None if racy else mtime
+
+    @staticmethod
+    def _entries(path: Path, *, root: bool) -> tuple[set[str], set[str]]:
+        """The names of the files and of the folders in the folder at `path`."""
+        files: set[str] = set()
+        folders: set[str] = set()
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    name = entry.name
+                    try:
+                        name.encode()
+                    except UnicodeEncodeError:  # a name that is not UTF-8: not a key
+                        continue
+                    if root and name == RESERVED_DIR:
+                        continue
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.add(name)
+                        elif entry.is_file():
+                            files.add(name)
+                    except OSError:
+                        continue
+        except OSError:  # removed while being read: the next check drops it
+            pass
+        return files, folders
+
+    def _drop_folder(self, prefix: str, touched: set[bytes]) -> None:
+        """Forget a folder removed by hand: its subfolders and the keys stored in them."""
+        encoded = prefix.encode()
+        low = bisect.bisect_left(self._tree_sorted, encoded)
+        high = bisect.bisect_left(self._tree_sorted, encoded + _HIGH)
+        for gone in self._tree_sorted[low:high]:
+            self._tree.pop(gone.decode(), None)
+        del self._tree_sorted[low:high]
+        low = bisect.bisect_left(self._sorted, encoded)
+        high = bisect.bisect_left(self._sorted, encoded + _HIGH)
+        for key_b in self._sorted[low:high]:
+            key = key_b.decode()
+            meta = self._objects.get(key)
+            if meta is not None and meta.path == self.root / key:
+                del self._objects[key]
+                touched.add(key_b)
+
+    def _adopt(self, key: str, touched: set[bytes]) -> ObjectMeta | None:
+        """Index the file at `key`'s own path if there is one, for a key not in the index."""
+        if key in self._objects:
+            return self._objects[key]
+        parts = _natural_parts(key)
+        if parts is None:
+            return None
+        path = self.root.joinpath(*parts)
+        try:
+            found = path.stat()
+        except OSError:
+            return None
+        if not stat.S_ISREG(found.st_mode):
+            return None
+        meta = self._objects[key] = ObjectMeta(key, path, found.st_size, found.st_mtime)
+        touched.add(key.encode())
+        return meta
+
+    def _track(self, key: str) -> None:
+        """Note in the folder records a file indexed outside a visit (written by us, or found by a
+        HEAD or GET), so that its removal by hand is noticed when its folder is read again."""
+        *folders, name = key.split("/")
+        prefix = ""
+        for child in [*folders, None]:
+            folder = self._tree.get(prefix)
+            if folder is None:  # not read yet: read at the next check
+                folder = self._tree[prefix] = _Folder()
+                bisect.insort(self._tree_sorted, prefix.encode())
+            if child is None:
+                folder.files.add(name)
+            else:
+                folder.folders.add(child)
+                prefix = f"{prefix}{child}/"
+
+    def _reindex(self, touched: set[bytes]) -> None:
+        """Make the sorted keys agree with the index for the keys in `touched`."""
+        if len(touched) > _FEW:
+            kept = [key for key in self._sorted if key not in touched]
+            kept.extend(key for key in touched if key.decode() in self._objects)
+            kept.sort()
+            self._sorted = kept
+            return
+        for key_b in touched:
+            index = bisect.bisect_left(self._sorted, key_b)
+            listed = index < len(self._sorted) and self._sorted[index] == key_b
+            present = key_b.decode() in self._objects
+            if listed and not present:
+                del self._sorted[index]
+            elif present and not listed:
+                self._sorted.insert(index, key_b)
+
+    def refresh(self, low: bytes = b"", high: bytes = _HIGH) -> bool:
+        """Read again the folders that changed and can hold keys from `low` to `high`; whether
+        the index changed."""
+        prefixes = {""}
+        for index, byte in enumerate(low):
+            if byte == ord("/"):
+                prefixes.add(low[: index + 1].decode(errors="replace"))
+        start = bisect.bisect_left(self._tree_sorted, low)
+        stop = bisect.bisect_right(self._tree_sorted, high)
+        prefixes.update(prefix.decode() for prefix in self._tree_sorted[start:stop])
+        touched: set[bytes] = set()
+        # The bucket folder is always looked at: it may have been removed and made again.
+        self._visit((prefix for prefix in prefixes if not prefix or prefix in self._tree), touched)
+        self._reindex(touched)
+        return bool(touched)
+
     def __len__(self) -> int:
         return len(self._objects)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._objects
+        return isinstance(key, str) and self.get(key) is not None
 
     def get(self, key: str) -> ObjectMeta | None:
-        return self._objects.get(key)
+        """The object as its file is now: one stat, so changes made by hand are seen."""
+        meta = self._objects.get(key)
+        touched: set[bytes] = set()
+        if meta is not None:
+            try:
+                found = meta.path.stat()
+            except OSError:
+                found = None
+            if found is not None and stat.S_ISREG(found.st_mode):
+                if found.st_size != meta.size or found.st_mtime != meta.mtime:
+                    meta = ObjectMeta(key, meta.path, found.st_size, found.st_mtime)
+                    self._objects[key] = meta
+                return meta
+            self._forget(key)
+        meta = self._adopt(key, touched)
+        if meta is not None:
+            self._track(key)
+            self._reindex(touched)
+        return meta
 
     def all_keys(self) -> list[str]:
         return [key.decode() for key in self._sorted]
@@ -190,12 +374,12 @@ class Bucket:
     # ------------------------------------------------------------------ data
 
     def read(self, key: str) -> bytes | None:
-        meta = self._objects.get(key)
+        meta = self.get(key)
         if meta is None:
             return None
         try:
             return meta.path.read_bytes()
-        except FileNotFoundError:  # removed by hand since the scan
+        except OSError:  # removed by hand since the stat
             self._forget(key)
             return None
 
@@ -208,6 +392,8 @@ class Bucket:
         new._etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
         if meta is None:
             bisect.insort(self._sorted, key.encode())
+            if path == self.root / key:
+                self._track(key)
         self._objects[key] = new
         return new
 
@@ -270,11 +456,24 @@ class Bucket:
     # ------------------------------------------------------------------ listing
 
     def list(self, prefix: str, delimiter: str, marker: str, max_keys: int) -> Listing:
-        """List Objects v1: keys after `marker` under `prefix`, rolled up at `delimiter`."""
+        """List Objects v1: keys after `marker` under `prefix`, rolled up at `delimiter`.
+
+        The folders the page can come from are checked first; when that changed the index the
+        page is made again, since it may now end elsewhere.
+        """
+        if max_keys <= 0:
+            return Listing([], [], False, "")
+        low = max(prefix.encode(), marker.encode())
+        for _ in range(3):
+            listing = self._page(prefix, delimiter, marker, max_keys)
+            end = listing.next_marker if listing.truncated else prefix
+            if not self.refresh(low, end.encode() + _HIGH):
+                return listing
+        return self._page(prefix, delimiter, marker, max_keys)
+
+    def _page(self, prefix: str, delimiter: str, marker: str, max_keys: int) -> Listing:
         contents: list[ObjectMeta] = []
         prefixes: list[str] = []
-        if max_keys <= 0:
-            return Listing(contents, prefixes, False, "")
         sorted_keys = self._sorted
         prefix_b, delimiter_b, marker_b = prefix.encode(), delimiter.encode(), marker.encode()
         index = bisect.bisect_left(sorted_keys, prefix_b)
