@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, unquote
 from aiohttp import web
 
 from orchestrator.cloud.signing import Credentials
-from orchestrator.emulator import auth, control, handlers, wire
+from orchestrator.emulator import auth, control, handlers, templates, wire
 from orchestrator.emulator.backend import Backend
 from orchestrator.emulator.errors import (
     ApiError,
@@ -178,6 +178,8 @@ ROUTES: tuple[Route, ...] = (
     _route(
         "PUT", r"/picqueue/(?P<queue_id>[^/]+)", "PUT /picqueue/{id}", "ci", handlers.update_queue
     ),
+    _route("POST", r"/template", "POST /template", "ci", templates.create_template),
+    _route("GET", r"/template", "GET /template", "ci", templates.list_templates),
     _route("GET", r"/", "GET /", "cos", handlers.list_objects),
     _route("HEAD", r"/", "HEAD /", "cos", handlers.head_bucket),
     _route("GET", r"/(?P<key>.+)", "GET /{key}", "cos", handlers.get_object),

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import wraps
 from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec, TypeVar
@@ -187,7 +187,11 @@ class Backend:
         self.settings = self._initial_settings
         self.clock = Clock()
         self.stats = Stats()
-        self.templates: dict[str, Template] = {t.template_id: t for t in self._initial_templates}
+        now = self.clock.now()
+        self.templates: dict[str, Template] = {
+            t.template_id: replace(t, create_time=now, update_time=now)
+            for t in self._initial_templates
+        }
         self._runtimes: dict[str, _Runtime] = {}  # by bucket
         self._jobs: dict[str, Job] = {}
         self._bucket_jobs: dict[str, list[Job]] = {}
@@ -363,9 +367,30 @@ class Backend:
         for other in self.templates.values():
             if other.name == name and other.template_id != template_id:
                 raise InvalidArgument(f"a template named {name!r} already exists")
-        template = Template(template_id, name, rule, is_pic_info)
+        now = self.clock.now()
+        old = self.templates.get(template_id)
+        created = old.create_time if old is not None else now
+        template = Template(template_id, name, rule, is_pic_info, created, now)
         self.templates[template_id] = template
         return template
+
+    @_locked
+    def create_template(self, name: str, rule: str, *, is_pic_info: bool = False) -> Template:
+        """`POST /template`: a new PicProcess template; a name in use is InvalidArgument."""
+        if any(other.name == name for other in self.templates.values()):
+            raise InvalidArgument(f"a template named {name!r} already exists")
+        return self.add_template(name, rule, is_pic_info=is_pic_info)
+
+    @_locked
+    def find_templates(self, ids: list[str] | None, name_prefix: str) -> list[Template]:
+        """Templates in creation order, among `ids` (all when None) whose name starts so."""
+        wanted = None if ids is None else set(ids)
+        return [
+            template
+            for template in sorted(self.templates.values(), key=lambda t: t.create_time)
+            if (wanted is None or template.template_id in wanted)
+            and template.name.startswith(name_prefix)
+        ]
 
     # ------------------------------------------------------------------ jobs
 

@@ -108,6 +108,8 @@ class Template:
     name: str
     rule: str
     is_pic_info: bool = False
+    create_time: float = 0.0
+    update_time: float = 0.0
 
 
 @dataclass(slots=True)
