@@ -8,4 +8,5 @@ store.py     bucket folders and their index     wire.py     XML in and out
 auth.py      signature verification             faults.py   fault injection
 ratelimit.py token bucket                       errors.py   API errors
 imaging.py   imageMogr2 processing with Pillow  stats.py    counters
+templates.py the /template API                  callbacks.py job callbacks, sent
 """

@@ -28,6 +28,7 @@ from aiohttp import web
 from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator import auth, control, handlers, templates, wire
 from orchestrator.emulator.backend import Backend
+from orchestrator.emulator.callbacks import CallbackPolicy, Notifier
 from orchestrator.emulator.errors import (
     ApiError,
     CISlowDown,
@@ -67,9 +68,11 @@ class Emulator:
         credentials: Credentials | None = None,
         limits: Limits | None = None,
         faults: FaultConfig | None = None,
+        callbacks: CallbackPolicy | None = None,
     ) -> None:
         self.backend = backend
         self.credentials = credentials
+        self.notifier = Notifier(backend, callbacks)
         self._initial_limits = limits or Limits()
         self.faults = FaultInjector(faults)
         self.set_limits(self._initial_limits)
@@ -82,6 +85,7 @@ class Emulator:
 
     def reset(self) -> None:
         """Jobs, stats and faults cleared, settings and limits as at start, buckets rescanned."""
+        self.notifier.reset()
         self.backend.reset()
         self.faults.configure(FaultConfig())
         self.set_limits(self._initial_limits)
@@ -238,6 +242,7 @@ def create_app(emulator: Emulator) -> web.Application:
         return response
 
     app.router.add_route("*", "/{tail:.*}", dispatch)
+    app.cleanup_ctx.append(emulator.notifier.running)
     return app
 
 

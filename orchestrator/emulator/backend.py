@@ -38,6 +38,7 @@ from orchestrator.emulator.model import (
     Job,
     JobRequest,
     JobState,
+    Notification,
     NotifyConfig,
     PicResult,
     Queue,
@@ -198,6 +199,8 @@ class Backend:
         # (bucket, input object) -> its jobs in creation order, for the inputObject filter
         self._input_jobs: dict[tuple[str, str], list[Job]] = {}
         self._seq = 0
+        self._outbox: list[Notification] = []
+        self._open_callbacks = 0  # unfinished jobs with a callback URL of their own
 
     @_locked
     def reset(self) -> None:
@@ -428,6 +431,7 @@ class Backend:
         self._bucket_jobs.setdefault(bucket, []).append(job)
         self._input_jobs.setdefault((bucket, request.input_object), []).append(job)
         runtime.pending[job.job_id] = job
+        self._open_callbacks += _own_callback(request)
         if not paused:
             heapq.heappush(runtime.heap, (-request.job_level, job.seq, job.job_id))
         out = request.output
@@ -542,7 +546,42 @@ class Backend:
         self._runtimes[bucket].pending.pop(job_id, None)
         job.state = JobState.CANCEL
         job.end_time = self.clock.now()
+        self._open_callbacks -= _own_callback(job.request)
         return job
+
+    # ------------------------------------------------------------------ callbacks
+
+    @_locked
+    def notifications_due(self) -> bool:
+        """Whether an unfinished job would send a callback on finishing: then something must
+        move jobs forward even while no request comes in."""
+        return self._open_callbacks > 0 or any(
+            runtime.queue.notify.state == "On" and (runtime.pending or runtime.running)
+            for runtime in self._runtimes.values()
+        )
+
+    @_locked
+    def take_notifications(self) -> list[Notification]:
+        """The callbacks of jobs finished since the last call."""
+        outbox, self._outbox = self._outbox, []
+        return outbox
+
+    def _notify(self, job: Job) -> None:
+        """Queue the callback of a job that just finished (ci-api.md §8): to its own CallBack
+        URL, else to its queue's NotifyConfig URL when that is On for TaskFinish, unless the job
+        said CallBack = no; as CallBackFormat, else the queue's ResultFormat."""
+        request = job.request
+        self._open_callbacks -= _own_callback(request)
+        if request.callback_type == "TDMQ" or request.callback == "no":
+            return
+        notify = self._runtimes[job.bucket].queue.notify
+        result_format = request.callback_format or notify.result_format or "XML"
+        if request.callback:
+            self._outbox.append(Notification(job, request.callback, result_format))
+            return
+        events = {event.strip() for event in notify.event.split(",")}
+        if notify.state == "On" and notify.type == "Url" and notify.url and "TaskFinish" in events:
+            self._outbox.append(Notification(job, notify.url, result_format))
 
     # ------------------------------------------------------------------ progression
 
@@ -606,6 +645,7 @@ class Backend:
             job.code, job.message = "InternalError", f"{type(exc).__name__}: {exc}"
         else:
             job.state = JobState.SUCCESS
+        self._notify(job)
 
     def _process(self, job: Job) -> PicResult:
         request = job.request
@@ -634,6 +674,10 @@ class Backend:
             info=processed.info,
             size=processed.size,
         )
+
+
+def _own_callback(request: JobRequest) -> bool:
+    return bool(request.callback) and request.callback != "no" and request.callback_type != "TDMQ"
 
 
 class _JobFailure(Exception):

@@ -24,6 +24,7 @@ from orchestrator.emulator.store import Bucket, Listing
 
 __all__ = [
     "error_body",
+    "job_detail",
     "job_request",
     "jobs_body",
     "list_objects_body",
@@ -259,6 +260,12 @@ def _job_detail(parent: _Element, job: Job) -> None:
         mq = _add(node, "CallBackMqConfig")
         for tag, value in request.callback_mq_config:
             _add(mq, tag, value)
+
+
+def job_detail(parent: _Element, job: Job) -> _Element:
+    """Append the job's `<JobsDetail>` as describe answers it to `parent`, and return it."""
+    _job_detail(parent, job)
+    return parent[-1]
 
 
 def jobs_body(
