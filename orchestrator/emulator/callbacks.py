@@ -74,6 +74,9 @@ def _xml_tree(job: Job) -> etree._Element:
     operation = detail.find("Operation")
     if operation is not None:
         _ordered(operation, _OPERATION_ORDER)
+        output = operation.find("Output")
+        if output is not None:
+            _ordered(output, ("Bucket", "Object", "Region"))
     return root
 
 

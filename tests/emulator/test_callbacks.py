@@ -122,6 +122,7 @@ async def test_a_job_with_a_callback_url_posts_one_xml_body_with_the_documented_
     assert [child.tag for child in operation] == [
         "Output", "PicProcess", "PicProcessResult", "JobLevel",
     ]  # fmt: skip
+    assert [child.tag for child in operation.iterfind("Output/*")] == ["Bucket", "Object", "Region"]
     assert operation.findtext("Output/Object") == "out/cat.jpg"
     assert operation.findtext("PicProcessResult/ObjectName") == "out/cat.jpg"
     assert operation.findtext("PicProcessResult/ProcessResult/Width") == "20"
