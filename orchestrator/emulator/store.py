@@ -16,7 +16,7 @@ The folder is the truth; the index only makes listing fast. A read or HEAD looks
 (one stat), so a file added, changed or removed by hand is seen at once. A listing first checks the
 modification time of the folders its page can come from and reads again only those that changed,
 so it sees added and removed files at a cost that does not grow with the number of objects.
-A folder changed just before it was read is read again at the next check (see `_RACY_NS`).
+Which folders changed is folders.py's business.
 
 The index keeps keys sorted by their UTF-8 bytes, the order COS lists in.
 """
@@ -30,13 +30,13 @@ import os
 import re
 import stat
 import tempfile
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.emulator.errors import InvalidURI, KeyTooLong
+from orchestrator.emulator.folders import Changes, FolderTree
 
 __all__ = [
     "RESERVED_DIR",
@@ -59,11 +59,6 @@ _BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _APPID = re.compile(r"-(\d+)$")
 # Above every byte that occurs in UTF-8, so `prefix + _HIGH` sorts after every key with `prefix`.
 _HIGH = b"\xff"
-# A folder changed this recently when it was read is read again at the next check: a file added
-# within the same tick of the file system's clock would not change the folder's time. Times in
-# whole seconds mean a file system that keeps no fractions.
-_RACY_NS = 50_000_000
-_RACY_WHOLE_SECONDS_NS = 2_000_000_000
 # Index changes up to this many keys are inserted one by one, more are merged by a sort.
 _FEW = 64
 
@@ -128,16 +123,6 @@ class Listing:
     next_marker: str
 
 
-@dataclass(slots=True)
-class _Folder:
-    """What a folder held when it was last read, and its modification time then (None: read it
-    again at the next check)."""
-
-    mtime_ns: int | None = None
-    files: set[str] = field(default_factory=set)
-    folders: set[str] = field(default_factory=set)
-
-
 def _natural_parts(key: str) -> list[str] | None:
     parts = key.split("/")
     if parts[0] == RESERVED_DIR:
@@ -173,10 +158,8 @@ class Bucket:
         self._folders = set()
         self._objects = {}
         self._sorted = []
-        self._tree: dict[str, _Folder] = {}  # by folder prefix: '' for the root, else 'a/b/'
-        self._tree_sorted: list[bytes] = []
-        touched: set[bytes] = set()
-        self._visit([""], touched)
+        self._tree = FolderTree(self.root, RESERVED_DIR)
+        touched = self._apply(self._tree.read([""]))
         for key, path in self._fallback_files():
             stat_result = path.stat()
             self._objects[key] = ObjectMeta(key, path, stat_result.st_size, stat_result.st_mtime)
@@ -192,87 +175,34 @@ class Bucket:
             if data_file.is_file():
                 yield key_file.read_text(encoding="utf-8"), data_file
 
-    def _visit(self, prefixes: Iterable[str], touched: set[bytes]) -> None:
-        """Bring the index up to date with the folders at `prefixes` that changed since they
-        were last read, and with the folders found in them; add changed keys to `touched`."""
-        stack = list(prefixes)
-        while stack:
-            prefix = stack.pop()
-            path = self.root / prefix
-            try:
-                found = os.stat(path)
-            except OSError:  # removed, or a file now
-                found = None
-            if found is None or not stat.S_ISDIR(found.st_mode):
-                self._drop_folder(prefix, touched)
-                continue
-            folder = self._tree.get(prefix)
-            if folder is not None and folder.mtime_ns == found.st_mtime_ns:
-                continue
-            if folder is None:
-                folder = self._tree[prefix] = _Folder()
-                bisect.insort(self._tree_sorted, prefix.encode())
-            mtime = found.st_mtime_ns
-            racy = time.time_ns() - mtime < (
-                _RACY_WHOLE_SECONDS_NS if mtime % 1_000_000_000 == 0 else _RACY_NS
-            )
-            files, folders = self._entries(path, root=not prefix)
-            for name in files - folder.files:
-                self._adopt(prefix + name, touched)
-            for name in folder.files - files:
-                key = prefix + name
-                meta = self._objects.get(key)
-                if meta is not None and meta.path == path / name:
-                    del self._objects[key]
-                    touched.add(key.encode())
-            for name in folder.folders - folders:
-                self._drop_folder(f"{prefix}{name}/", touched)
-            stack.extend(f"{prefix}{name}/" for name in folders - folder.folders)
-            folder.files, folder.folders = files, folders
-            folder.mtime_ns = None if racy else mtime
+    def refresh(self, low: bytes = b"", high: bytes = _HIGH) -> bool:
+        """Read again the folders that changed and can hold keys from `low` to `high`; whether
+        the index changed."""
+        touched = self._apply(self._tree.read(self._tree.around(low, high)))
+        self._reindex(touched)
+        return bool(touched)
 
-    @staticmethod
-    def _entries(path: Path, *, root: bool) -> tuple[set[str], set[str]]:
-        """The names of the files and of the folders in the folder at `path`."""
-        files: set[str] = set()
-        folders: set[str] = set()
-        try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    name = entry.name
-                    try:
-                        name.encode()
-                    except UnicodeEncodeError:  # a name that is not UTF-8: not a key
-                        continue
-                    if root and name == RESERVED_DIR:
-                        continue
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            folders.add(name)
-                        elif entry.is_file():
-                            files.add(name)
-                    except OSError:
-                        continue
-        except OSError:  # removed while being read: the next check drops it
-            pass
-        return files, folders
+    def _apply(self, changes: Changes) -> set[bytes]:
+        """Bring the index in line with what changed on disk; the keys it changed."""
+        touched: set[bytes] = set()
+        for prefix in changes.dropped:
+            encoded = prefix.encode()
+            low = bisect.bisect_left(self._sorted, encoded)
+            high = bisect.bisect_left(self._sorted, encoded + _HIGH)
+            for key_b in self._sorted[low:high]:
+                self._drop_natural(key_b.decode(), touched)
+        for key in changes.removed:
+            self._drop_natural(key, touched)
+        for key in changes.added:
+            self._adopt(key, touched)
+        return touched
 
-    def _drop_folder(self, prefix: str, touched: set[bytes]) -> None:
-        """Forget a folder removed by hand: its subfolders and the keys stored in them."""
-        encoded = prefix.encode()
-        low = bisect.bisect_left(self._tree_sorted, encoded)
-        high = bisect.bisect_left(self._tree_sorted, encoded + _HIGH)
-        for gone in self._tree_sorted[low:high]:
-            self._tree.pop(gone.decode(), None)
-        del self._tree_sorted[low:high]
-        low = bisect.bisect_left(self._sorted, encoded)
-        high = bisect.bisect_left(self._sorted, encoded + _HIGH)
-        for key_b in self._sorted[low:high]:
-            key = key_b.decode()
-            meta = self._objects.get(key)
-            if meta is not None and meta.path == self.root / key:
-                del self._objects[key]
-                touched.add(key_b)
+    def _drop_natural(self, key: str, touched: set[bytes]) -> None:
+        """Forget `key` if it was stored at its own path (gone now), not in the reserved folder."""
+        meta = self._objects.get(key)
+        if meta is not None and meta.path == self.root / key:
+            del self._objects[key]
+            touched.add(key.encode())
 
     def _adopt(self, key: str, touched: set[bytes]) -> ObjectMeta | None:
         """Index the file at `key`'s own path if there is one, for a key not in the index."""
@@ -292,22 +222,6 @@ class Bucket:
         touched.add(key.encode())
         return meta
 
-    def _track(self, key: str) -> None:
-        """Note in the folder records a file indexed outside a visit (written by us, or found by a
-        HEAD or GET), so that its removal by hand is noticed when its folder is read again."""
-        *folders, name = key.split("/")
-        prefix = ""
-        for child in [*folders, None]:
-            folder = self._tree.get(prefix)
-            if folder is None:  # not read yet: read at the next check
-                folder = self._tree[prefix] = _Folder()
-                bisect.insort(self._tree_sorted, prefix.encode())
-            if child is None:
-                folder.files.add(name)
-            else:
-                folder.folders.add(child)
-                prefix = f"{prefix}{child}/"
-
     def _reindex(self, touched: set[bytes]) -> None:
         """Make the sorted keys agree with the index for the keys in `touched`."""
         if len(touched) > _FEW:
@@ -324,22 +238,6 @@ class Bucket:
                 del self._sorted[index]
             elif present and not listed:
                 self._sorted.insert(index, key_b)
-
-    def refresh(self, low: bytes = b"", high: bytes = _HIGH) -> bool:
-        """Read again the folders that changed and can hold keys from `low` to `high`; whether
-        the index changed."""
-        prefixes = {""}
-        for index, byte in enumerate(low):
-            if byte == ord("/"):
-                prefixes.add(low[: index + 1].decode(errors="replace"))
-        start = bisect.bisect_left(self._tree_sorted, low)
-        stop = bisect.bisect_right(self._tree_sorted, high)
-        prefixes.update(prefix.decode() for prefix in self._tree_sorted[start:stop])
-        touched: set[bytes] = set()
-        # The bucket folder is always looked at: it may have been removed and made again.
-        self._visit((prefix for prefix in prefixes if not prefix or prefix in self._tree), touched)
-        self._reindex(touched)
-        return bool(touched)
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -364,7 +262,7 @@ class Bucket:
             self._forget(key)
         meta = self._adopt(key, touched)
         if meta is not None:
-            self._track(key)
+            self._tree.track(key)
             self._reindex(touched)
         return meta
 
@@ -393,7 +291,7 @@ class Bucket:
         if meta is None:
             bisect.insort(self._sorted, key.encode())
             if path == self.root / key:
-                self._track(key)
+                self._tree.track(key)
         self._objects[key] = new
         return new
 
