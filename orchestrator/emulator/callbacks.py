@@ -169,6 +169,13 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class _PolicyResolver(AbstractResolver):
     """Name resolution that keeps only the addresses the policy permits, so the connection goes
     where the check said even if the name resolves differently the second time."""
@@ -200,10 +207,12 @@ class Notifier:
         self.backend = backend
         self.policy = policy or CallbackPolicy()
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sending: set[asyncio.Task[None]] = set()
 
     async def running(self, app: web.Application) -> AsyncIterator[None]:
         """For `app.cleanup_ctx`: look for finished jobs while the app serves."""
+        self._loop = asyncio.get_running_loop()
         connector = aiohttp.TCPConnector(resolver=_PolicyResolver(self.policy), force_close=True)
         self._session = aiohttp.ClientSession(connector=connector)
         watcher = asyncio.create_task(self._watch())
@@ -216,6 +225,7 @@ class Notifier:
                 await watcher
             await self._session.close()
             self._session = None
+            self._loop = None
 
     async def _watch(self) -> None:
         while True:
@@ -239,7 +249,15 @@ class Notifier:
             await asyncio.gather(*self._sending, return_exceptions=True)
 
     def reset(self) -> None:
-        """Stop sending what is in flight (the emulator is reset or stopping)."""
+        """Stop sending what is in flight (the emulator is reset or stopping); callable from
+        another thread than the app's, as `EmulatorThread` users do."""
+        loop = self._loop
+        if loop is not None and _running_loop() is not loop and not loop.is_closed():
+            loop.call_soon_threadsafe(self._cancel_sending)
+        else:
+            self._cancel_sending()
+
+    def _cancel_sending(self) -> None:
         for task in list(self._sending):
             task.cancel()
         self._sending.clear()
