@@ -274,11 +274,10 @@ class Backend:
 
     @_locked
     def get_object(self, bucket: str, key: str) -> tuple[ObjectMeta, bytes]:
-        found = self.bucket(bucket)
-        data, meta = found.read(key), found.get(key)
-        if data is None or meta is None:
+        found = self.bucket(bucket).fetch(key)
+        if found is None:
             raise NoSuchKey()
-        return meta, data
+        return found
 
     @_locked
     def put_object(self, bucket: str, key: str, data: bytes) -> ObjectMeta:
@@ -650,12 +649,12 @@ class Backend:
     def _process(self, job: Job) -> PicResult:
         request = job.request
         source = self.store.bucket(job.bucket)
-        data = source.read(request.input_object) if source is not None else None
-        meta = source.get(request.input_object) if source is not None else None
-        if data is None or meta is None:
+        found = source.fetch(request.input_object) if source is not None else None
+        if found is None:
             raise _JobFailure(
                 "ResourceNotFound", f"the input object does not exist: {request.input_object}"
             )
+        meta, data = found
         try:
             processed = imaging.process(data, job.rule)
             original = imaging.image_info(data) if job.is_pic_info else None

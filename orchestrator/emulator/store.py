@@ -272,11 +272,16 @@ class Bucket:
     # ------------------------------------------------------------------ data
 
     def read(self, key: str) -> bytes | None:
+        found = self.fetch(key)
+        return found[1] if found is not None else None
+
+    def fetch(self, key: str) -> tuple[ObjectMeta, bytes] | None:
+        """The object as it is now and its content, or None."""
         meta = self.get(key)
         if meta is None:
             return None
         try:
-            return meta.path.read_bytes()
+            return meta, meta.path.read_bytes()
         except OSError:  # removed by hand since the stat
             self._forget(key)
             return None
