@@ -1,4 +1,4 @@
-"""The seven scenarios. Each returns its figures; each child process has a time limit.
+"""The eight scenarios. Each returns its figures; each child process has a time limit.
 
 Sizes come from `Sizes`: `FULL` is what the targets are about, `QUICK` keeps the harness
 exercised in seconds (the smoke test).
@@ -34,6 +34,7 @@ from benchmarks.harness import (
     write_manifest,
 )
 from benchmarks.htmlreport import html_report
+from benchmarks.listing import folder_listing
 from benchmarks.report import Figure, at_least, at_most, info
 
 __all__ = ["FULL", "QUICK", "SCENARIOS", "Bench", "Sizes"]
@@ -48,6 +49,7 @@ class Sizes:
     adaptive_jobs: int
     quota_jobs: int
     manifest_rows: int
+    folder_objects: int
 
 
 FULL = Sizes(
@@ -58,6 +60,7 @@ FULL = Sizes(
     adaptive_jobs=3_000,
     quota_jobs=6_000,
     manifest_rows=1_000_000,
+    folder_objects=100_000,
 )
 QUICK = Sizes(
     e2e_jobs=200,
@@ -67,6 +70,7 @@ QUICK = Sizes(
     adaptive_jobs=100,
     quota_jobs=60,
     manifest_rows=3_000,
+    folder_objects=2_000,
 )
 
 # picjobs for scenario 1: the rate never binds; 64 requests in flight.
@@ -624,4 +628,5 @@ SCENARIOS: dict[int, Callable[[Bench], list[Figure]]] = {
     6: large_manifests,
     7: resume,
     11: html_report,
+    12: folder_listing,
 }

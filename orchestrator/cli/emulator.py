@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from orchestrator.cli._common import errors
 from orchestrator.cloud.signing import Credentials
+
+if TYPE_CHECKING:
+    from orchestrator.emulator.server import RunningEmulator
 
 
 @click.command("emulator")
@@ -27,6 +32,14 @@ from orchestrator.cloud.signing import Credentials
 @click.option(
     "--job-seconds", type=float, default=0.0, show_default=True, help="How long each job runs."
 )
+@click.option(
+    "--allow-callbacks-to",
+    "allow_callbacks",
+    multiple=True,
+    metavar="ADDRESS|NETWORK|HOST|public",
+    help="Where job callbacks may go besides loopback; repeat for several. A private address "
+    "only if an address or network here covers it.",
+)
 def emulator_command(
     host: str,
     port: int,
@@ -37,10 +50,20 @@ def emulator_command(
     secret_key: str | None,
     rate: float | None,
     job_seconds: float,
+    allow_callbacks: tuple[str, ...],
 ) -> None:
-    """Serve a local emulator of the CI pic-job, queue and COS listing APIs."""
+    """Serve a local emulator of the CI pic-job, queue, template and COS object APIs.
+
+    On start it prints the `endpoint = ...` line for a manifest and the `CosConfig(...)` line
+    for Tencent's official Python SDK.
+    """
+    from orchestrator.emulator.callbacks import CallbackPolicy
     from orchestrator.emulator.server import config_from_env, serve_forever
 
+    try:
+        callbacks = CallbackPolicy(allow=allow_callbacks)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allow-callbacks-to") from None
     with errors():
         config = config_from_env(Path(data_dir))
         if secret_id and secret_key:
@@ -52,5 +75,31 @@ def emulator_command(
             rate=rate,
             progression="delay" if job_seconds > 0 else "instant",
             job_seconds=job_seconds,
+            callbacks=callbacks,
         )
-        serve_forever(config, host, port)
+
+        def ready(running: RunningEmulator) -> None:
+            for line in start_lines(running, signed=config.credentials is not None):
+                click.echo(line)
+            sys.stdout.flush()
+
+        serve_forever(config, host, port, ready=ready)
+
+
+def start_lines(running: RunningEmulator, *, signed: bool) -> list[str]:
+    """The manifest's endpoint line and the official SDK's CosConfig line for this emulator."""
+    # Listening on every address: clients on this machine reach it on loopback.
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(running.host, running.host)
+    shown = f"[{host}]" if ":" in host else host
+    backend = running.backend
+    keys = (
+        'SecretId=os.environ["COS_SECRET_ID"], SecretKey=os.environ["COS_SECRET_KEY"]'
+        if signed
+        else 'SecretId="any", SecretKey="any"'  # signatures are not checked
+    )
+    return [
+        f'endpoint = "http://{shown}:{running.port}"   '
+        f'# bucket = "{backend.default_bucket}", region = "{backend.region}"',
+        f'CosConfig(Region="{backend.region}", {keys}, IP="{host}", Port={running.port}, '
+        'Scheme="http")',
+    ]

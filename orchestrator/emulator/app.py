@@ -26,8 +26,9 @@ from urllib.parse import parse_qsl, unquote
 from aiohttp import web
 
 from orchestrator.cloud.signing import Credentials
-from orchestrator.emulator import auth, control, handlers, wire
+from orchestrator.emulator import auth, control, handlers, templates, wire
 from orchestrator.emulator.backend import Backend
+from orchestrator.emulator.callbacks import CallbackPolicy, Notifier
 from orchestrator.emulator.errors import (
     ApiError,
     CISlowDown,
@@ -69,9 +70,11 @@ class Emulator:
         credentials: Credentials | None = None,
         limits: Limits | None = None,
         faults: FaultConfig | None = None,
+        callbacks: CallbackPolicy | None = None,
     ) -> None:
         self.backend = backend
         self.credentials = credentials
+        self.notifier = Notifier(backend, callbacks)
         self._initial_limits = limits or Limits()
         self.faults = FaultInjector(faults)
         self.set_limits(self._initial_limits)
@@ -84,6 +87,7 @@ class Emulator:
 
     def reset(self) -> None:
         """Jobs, stats and faults cleared, settings and limits as at start, buckets rescanned."""
+        self.notifier.reset()
         self.backend.reset()
         self.faults.configure(FaultConfig())
         self.set_limits(self._initial_limits)
@@ -180,6 +184,8 @@ ROUTES: tuple[Route, ...] = (
     _route(
         "PUT", r"/picqueue/(?P<queue_id>[^/]+)", "PUT /picqueue/{id}", "ci", handlers.update_queue
     ),
+    _route("POST", r"/template", "POST /template", "ci", templates.create_template),
+    _route("GET", r"/template", "GET /template", "ci", templates.list_templates),
     _route("GET", r"/", "GET /", "cos", handlers.list_objects),
     _route("HEAD", r"/", "HEAD /", "cos", handlers.head_bucket),
     _route("GET", r"/(?P<key>.+)", "GET /{key}", "cos", handlers.get_object),
@@ -238,6 +244,7 @@ def create_app(emulator: Emulator) -> web.Application:
         return response
 
     app.router.add_route("*", "/{tail:.*}", dispatch)
+    app.cleanup_ctx.append(emulator.notifier.running)
     return app
 
 

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import wraps
 from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec, TypeVar
@@ -38,6 +38,7 @@ from orchestrator.emulator.model import (
     Job,
     JobRequest,
     JobState,
+    Notification,
     NotifyConfig,
     PicResult,
     Queue,
@@ -190,13 +191,19 @@ class Backend:
         self.settings = self._initial_settings
         self.clock = Clock()
         self.stats = Stats()
-        self.templates: dict[str, Template] = {t.template_id: t for t in self._initial_templates}
+        now = self.clock.now()
+        self.templates: dict[str, Template] = {
+            t.template_id: replace(t, create_time=now, update_time=now)
+            for t in self._initial_templates
+        }
         self._runtimes: dict[str, _Runtime] = {}  # by bucket
         self._jobs: dict[str, Job] = {}
         self._bucket_jobs: dict[str, list[Job]] = {}
         # (bucket, input object) -> its jobs in creation order, for the inputObject filter
         self._input_jobs: dict[tuple[str, str], list[Job]] = {}
         self._seq = 0
+        self._outbox: list[Notification] = []
+        self._open_callbacks = 0  # unfinished jobs with a callback URL of their own
 
     @_locked
     def reset(self) -> None:
@@ -270,11 +277,10 @@ class Backend:
 
     @_locked
     def get_object(self, bucket: str, key: str) -> tuple[ObjectMeta, bytes]:
-        found = self.bucket(bucket)
-        data, meta = found.read(key), found.get(key)
-        if data is None or meta is None:
+        found = self.bucket(bucket).fetch(key)
+        if found is None:
             raise NoSuchKey()
-        return meta, data
+        return found
 
     @_locked
     def put_object(self, bucket: str, key: str, data: bytes) -> ObjectMeta:
@@ -366,9 +372,30 @@ class Backend:
         for other in self.templates.values():
             if other.name == name and other.template_id != template_id:
                 raise InvalidArgument(f"a template named {name!r} already exists")
-        template = Template(template_id, name, rule, is_pic_info)
+        now = self.clock.now()
+        old = self.templates.get(template_id)
+        created = old.create_time if old is not None else now
+        template = Template(template_id, name, rule, is_pic_info, created, now)
         self.templates[template_id] = template
         return template
+
+    @_locked
+    def create_template(self, name: str, rule: str, *, is_pic_info: bool = False) -> Template:
+        """`POST /template`: a new PicProcess template; a name in use is InvalidArgument."""
+        if any(other.name == name for other in self.templates.values()):
+            raise InvalidArgument(f"a template named {name!r} already exists")
+        return self.add_template(name, rule, is_pic_info=is_pic_info)
+
+    @_locked
+    def find_templates(self, ids: list[str] | None, name_prefix: str) -> list[Template]:
+        """Templates in creation order, among `ids` (all when None) whose name starts so."""
+        wanted = None if ids is None else set(ids)
+        return [
+            template
+            for template in sorted(self.templates.values(), key=lambda t: t.create_time)
+            if (wanted is None or template.template_id in wanted)
+            and template.name.startswith(name_prefix)
+        ]
 
     # ------------------------------------------------------------------ jobs
 
@@ -406,6 +433,7 @@ class Backend:
         self._bucket_jobs.setdefault(bucket, []).append(job)
         self._input_jobs.setdefault((bucket, request.input_object), []).append(job)
         runtime.pending[job.job_id] = job
+        self._open_callbacks += _own_callback(request)
         if not paused:
             heapq.heappush(runtime.heap, (-request.job_level, job.seq, job.job_id))
         out = request.output
@@ -520,7 +548,42 @@ class Backend:
         self._runtimes[bucket].pending.pop(job_id, None)
         job.state = JobState.CANCEL
         job.end_time = self.clock.now()
+        self._open_callbacks -= _own_callback(job.request)
         return job
+
+    # ------------------------------------------------------------------ callbacks
+
+    @_locked
+    def notifications_due(self) -> bool:
+        """Whether an unfinished job would send a callback on finishing: then something must
+        move jobs forward even while no request comes in."""
+        return self._open_callbacks > 0 or any(
+            runtime.queue.notify.state == "On" and (runtime.pending or runtime.running)
+            for runtime in self._runtimes.values()
+        )
+
+    @_locked
+    def take_notifications(self) -> list[Notification]:
+        """The callbacks of jobs finished since the last call."""
+        outbox, self._outbox = self._outbox, []
+        return outbox
+
+    def _notify(self, job: Job) -> None:
+        """Queue the callback of a job that just finished (ci-api.md §8): to its own CallBack
+        URL, else to its queue's NotifyConfig URL when that is On for TaskFinish, unless the job
+        said CallBack = no; as CallBackFormat, else the queue's ResultFormat."""
+        request = job.request
+        self._open_callbacks -= _own_callback(request)
+        if request.callback_type == "TDMQ" or request.callback == "no":
+            return
+        notify = self._runtimes[job.bucket].queue.notify
+        result_format = request.callback_format or notify.result_format or "XML"
+        if request.callback:
+            self._outbox.append(Notification(job, request.callback, result_format))
+            return
+        events = {event.strip() for event in notify.event.split(",")}
+        if notify.state == "On" and notify.type == "Url" and notify.url and "TaskFinish" in events:
+            self._outbox.append(Notification(job, notify.url, result_format))
 
     # ------------------------------------------------------------------ progression
 
@@ -584,16 +647,17 @@ class Backend:
             job.code, job.message = "InternalError", f"{type(exc).__name__}: {exc}"
         else:
             job.state = JobState.SUCCESS
+        self._notify(job)
 
     def _process(self, job: Job) -> PicResult:
         request = job.request
         source = self.store.bucket(job.bucket)
-        data = source.read(request.input_object) if source is not None else None
-        meta = source.get(request.input_object) if source is not None else None
-        if data is None or meta is None:
+        found = source.fetch(request.input_object) if source is not None else None
+        if found is None:
             raise _JobFailure(
                 "ResourceNotFound", f"the input object does not exist: {request.input_object}"
             )
+        meta, data = found
         try:
             processed = imaging.process(data, job.rule)
             original = imaging.image_info(data) if job.is_pic_info else None
@@ -612,6 +676,10 @@ class Backend:
             info=processed.info,
             size=processed.size,
         )
+
+
+def _own_callback(request: JobRequest) -> bool:
+    return bool(request.callback) and request.callback != "no" and request.callback_type != "TDMQ"
 
 
 class _JobFailure(Exception):

@@ -2,7 +2,7 @@
 
 POST /_emulator/reset       fresh start: jobs, stats and faults cleared, buckets rescanned
 GET  /_emulator/info        default bucket, region, queue id, buckets, templates
-GET  /_emulator/stats       counters; `?times=1` adds CI request arrival times
+GET  /_emulator/stats       counters, callbacks included; `?times=1` adds CI request arrival times
 POST /_emulator/advance     {"seconds": N}: move the emulator clock forward
 GET  /_emulator/faults      the fault configuration
 POST /_emulator/faults      replace it (missing fields take their defaults)

@@ -14,6 +14,7 @@ __all__ = [
     "Job",
     "JobRequest",
     "JobState",
+    "Notification",
     "NotifyConfig",
     "Output",
     "PicResult",
@@ -108,6 +109,8 @@ class Template:
     name: str
     rule: str
     is_pic_info: bool = False
+    create_time: float = 0.0
+    update_time: float = 0.0
 
 
 @dataclass(slots=True)
@@ -153,3 +156,12 @@ class Queue:
     create_time: float
     update_time: float
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A finished job's callback to send: where, and as `JSON` or `XML`."""
+
+    job: Job
+    url: str
+    result_format: str

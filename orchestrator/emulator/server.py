@@ -25,6 +25,7 @@ from aiohttp import web
 from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.app import CI_RATE, Emulator, Limits, create_app
 from orchestrator.emulator.backend import QUEUE_MAX_SIZE, Backend, Progression, Settings
+from orchestrator.emulator.callbacks import CallbackPolicy
 from orchestrator.emulator.faults import FaultConfig
 
 __all__ = [
@@ -49,7 +50,8 @@ class EmulatorConfig:
 
     `rate` is CI's requests per second (None: unlimited) with bursts of `burst`; the default is
     CI's documented 100 req/s quota. `cos_rate` limits COS routes the same way (503 SlowDown).
-    `seed` seeds the fault RNG when `faults.seed` is not set.
+    `seed` seeds the fault RNG when `faults.seed` is not set. `callbacks` says where job
+    callbacks may go (loopback only by default) and how they are retried.
     """
 
     data_dir: Path
@@ -66,6 +68,7 @@ class EmulatorConfig:
     cos_burst: int = 100
     faults: FaultConfig = field(default_factory=FaultConfig)
     seed: int | None = None
+    callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
 
 
 def config_from_env(
@@ -101,6 +104,7 @@ def build_emulator(config: EmulatorConfig) -> Emulator:
         credentials=config.credentials,
         limits=Limits(config.rate, config.burst, config.cos_rate, config.cos_burst),
         faults=faults,
+        callbacks=config.callbacks,
     )
 
 

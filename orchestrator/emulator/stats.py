@@ -9,6 +9,8 @@ from typing import Any
 __all__ = ["Stats"]
 
 _TIMES_KEPT = 100_000
+_FAILURES_KEPT = 100
+_CALLBACK_COUNTS = ("queued", "sent", "failed", "refused", "attempts", "retries")
 
 
 class Stats:
@@ -26,6 +28,11 @@ class Stats:
         # (input bucket, input key, output bucket, output key) -> jobs created for it
         self.submissions: Counter[tuple[str, str, str, str]] = Counter()
         self.ci_times: deque[float] = deque(maxlen=_TIMES_KEPT)
+        # Job callbacks: 'queued' per finished job that has somewhere to notify, then one of
+        # 'sent', 'failed' (every attempt failed) or 'refused' (the address is not allowed);
+        # 'attempts' and 'retries' count POSTs. The last failures are kept with their reason.
+        self.callbacks: Counter[str] = Counter()
+        self.callback_failures: deque[dict[str, str]] = deque(maxlen=_FAILURES_KEPT)
 
     def request(self, route: str, *, ci: bool) -> None:
         self.requests[route] += 1
@@ -41,6 +48,15 @@ class Stats:
     def job_created(self, pair: tuple[str, str, str, str]) -> None:
         self.jobs_created += 1
         self.submissions[pair] += 1
+
+    def callback(self, outcome: str) -> None:
+        self.callbacks[outcome] += 1
+
+    def callback_failed(self, outcome: str, job_id: str, host: str, reason: str) -> None:
+        self.callbacks[outcome] += 1
+        self.callback_failures.append(
+            {"outcome": outcome, "job_id": job_id, "host": host, "reason": reason}
+        )
 
     def snapshot(self, *, times: bool = False) -> dict[str, Any]:
         duplicated = {pair: n for pair, n in self.submissions.items() if n > 1}
@@ -69,6 +85,10 @@ class Stats:
             ],
             "duplicate_pairs": len(duplicated),
             "duplicate_submissions": sum(n - 1 for n in duplicated.values()),
+            "callbacks": {
+                **{name: self.callbacks[name] for name in _CALLBACK_COUNTS},
+                "failures": list(self.callback_failures),
+            },
         }
         if times:
             result["ci_request_times"] = list(self.ci_times)

@@ -10,8 +10,13 @@ non-empty, is not `.` or `..`, holds no NUL and fits in 255 bytes, the first com
 emulator's reserved folder, and no file or folder of another key is in the way (keys `a` and
 `a/b` cannot both be files). Every other key is stored in the reserved folder `.picjobs-emulator`
 under the SHA-256 of the key, beside a `.key` file holding the exact key, so it is still listed
-and readable under that key. Files written by hand into a bucket folder become objects at the
-next scan (startup, reset, or first use of a new bucket folder).
+and readable under that key.
+
+The folder is the truth; the index only makes listing fast. A read or HEAD looks at the file itself
+(one stat), so a file added, changed or removed by hand is seen at once. A listing first checks the
+modification time of the folders its page can come from and reads again only those that changed,
+so it sees added and removed files at a cost that does not grow with the number of objects.
+Which folders changed is folders.py's business.
 
 The index keeps keys sorted by their UTF-8 bytes, the order COS lists in.
 """
@@ -19,9 +24,11 @@ The index keeps keys sorted by their UTF-8 bytes, the order COS lists in.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.emulator.errors import InvalidURI, KeyTooLong
+from orchestrator.emulator.folders import Changes, FolderTree
 
 __all__ = [
     "RESERVED_DIR",
@@ -51,6 +59,8 @@ _BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _APPID = re.compile(r"-(\d+)$")
 # Above every byte that occurs in UTF-8, so `prefix + _HIGH` sorts after every key with `prefix`.
 _HIGH = b"\xff"
+# Index changes up to this many keys are inserted one by one, more are merged by a sort.
+_FEW = 64
 
 
 def valid_bucket_name(name: str) -> bool:
@@ -71,7 +81,12 @@ def check_key(key: str) -> None:
 
 def cos_time(timestamp: float) -> str:
     """COS's LastModified format, whole seconds as COS shows them: 2020-12-10T03:37:30.000Z."""
-    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return _cos_second(int(timestamp))
+
+
+@functools.lru_cache(maxsize=4096)  # a listing page's files mostly share a few seconds
+def _cos_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 @dataclass(slots=True)
@@ -141,30 +156,15 @@ class Bucket:
         """Rebuild the index from the folder."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._folders = set()
-        objects: dict[str, ObjectMeta] = {}
-        for path in self._natural_files():
-            key = path.relative_to(self.root).as_posix()
-            if _natural_parts(key) is not None:
-                stat = path.stat()
-                objects[key] = ObjectMeta(key, path, stat.st_size, stat.st_mtime)
+        self._objects = {}
+        self._sorted = []
+        self._tree = FolderTree(self.root, RESERVED_DIR)
+        touched = self._apply(self._tree.read([""]))
         for key, path in self._fallback_files():
-            stat = path.stat()
-            objects[key] = ObjectMeta(key, path, stat.st_size, stat.st_mtime)
-        self._objects = objects
-        self._sorted = sorted(key.encode() for key in objects)
-
-    def _natural_files(self) -> Iterator[Path]:
-        for folder, dirs, files in os.walk(self.root):
-            if Path(folder) == self.root and RESERVED_DIR in dirs:
-                dirs.remove(RESERVED_DIR)
-            for name in files:
-                try:
-                    name.encode()
-                except UnicodeEncodeError:  # a file name that is not UTF-8: not a key
-                    continue
-                path = Path(folder, name)
-                if path.is_file():
-                    yield path
+            stat_result = path.stat()
+            self._objects[key] = ObjectMeta(key, path, stat_result.st_size, stat_result.st_mtime)
+            touched.add(key.encode())
+        self._reindex(touched)
 
     def _fallback_files(self) -> Iterator[tuple[str, Path]]:
         folder = self.root / RESERVED_DIR / "objects"
@@ -175,14 +175,96 @@ class Bucket:
             if data_file.is_file():
                 yield key_file.read_text(encoding="utf-8"), data_file
 
+    def refresh(self, low: bytes = b"", high: bytes = _HIGH) -> bool:
+        """Read again the folders that changed and can hold keys from `low` to `high`; whether
+        the index changed."""
+        touched = self._apply(self._tree.read(self._tree.around(low, high)))
+        self._reindex(touched)
+        return bool(touched)
+
+    def _apply(self, changes: Changes) -> set[bytes]:
+        """Bring the index in line with what changed on disk; the keys it changed."""
+        touched: set[bytes] = set()
+        for prefix in changes.dropped:
+            encoded = prefix.encode()
+            low = bisect.bisect_left(self._sorted, encoded)
+            high = bisect.bisect_left(self._sorted, encoded + _HIGH)
+            for key_b in self._sorted[low:high]:
+                self._drop_natural(key_b.decode(), touched)
+        for key in changes.removed:
+            self._drop_natural(key, touched)
+        for key in changes.added:
+            self._adopt(key, touched)
+        return touched
+
+    def _drop_natural(self, key: str, touched: set[bytes]) -> None:
+        """Forget `key` if it was stored at its own path (gone now), not in the reserved folder."""
+        meta = self._objects.get(key)
+        if meta is not None and meta.path == self.root / key:
+            del self._objects[key]
+            touched.add(key.encode())
+
+    def _adopt(self, key: str, touched: set[bytes]) -> ObjectMeta | None:
+        """Index the file at `key`'s own path if there is one, for a key not in the index."""
+        if key in self._objects:
+            return self._objects[key]
+        parts = _natural_parts(key)
+        if parts is None:
+            return None
+        path = self.root.joinpath(*parts)
+        try:
+            found = path.stat()
+        except OSError:
+            return None
+        if not stat.S_ISREG(found.st_mode):
+            return None
+        meta = self._objects[key] = ObjectMeta(key, path, found.st_size, found.st_mtime)
+        touched.add(key.encode())
+        return meta
+
+    def _reindex(self, touched: set[bytes]) -> None:
+        """Make the sorted keys agree with the index for the keys in `touched`."""
+        if len(touched) > _FEW:
+            kept = [key for key in self._sorted if key not in touched]
+            kept.extend(key for key in touched if key.decode() in self._objects)
+            kept.sort()
+            self._sorted = kept
+            return
+        for key_b in touched:
+            index = bisect.bisect_left(self._sorted, key_b)
+            listed = index < len(self._sorted) and self._sorted[index] == key_b
+            present = key_b.decode() in self._objects
+            if listed and not present:
+                del self._sorted[index]
+            elif present and not listed:
+                self._sorted.insert(index, key_b)
+
     def __len__(self) -> int:
         return len(self._objects)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._objects
+        return isinstance(key, str) and self.get(key) is not None
 
     def get(self, key: str) -> ObjectMeta | None:
-        return self._objects.get(key)
+        """The object as its file is now: one stat, so changes made by hand are seen."""
+        meta = self._objects.get(key)
+        touched: set[bytes] = set()
+        if meta is not None:
+            try:
+                found = meta.path.stat()
+            except OSError:
+                found = None
+            if found is not None and stat.S_ISREG(found.st_mode):
+                if found.st_size != meta.size or found.st_mtime != meta.mtime:
+                    meta = ObjectMeta(key, meta.path, found.st_size, found.st_mtime)
+                    self._objects[key] = meta
+                return meta
+            self._forget(key)
+        meta = self._adopt(key, touched)
+        if meta is not None:
+            self._tree.track(key)
+            self._reindex(touched)
+        return meta
 
     def all_keys(self) -> list[str]:
         return [key.decode() for key in self._sorted]
@@ -190,12 +272,17 @@ class Bucket:
     # ------------------------------------------------------------------ data
 
     def read(self, key: str) -> bytes | None:
-        meta = self._objects.get(key)
+        found = self.fetch(key)
+        return found[1] if found is not None else None
+
+    def fetch(self, key: str) -> tuple[ObjectMeta, bytes] | None:
+        """The object as it is now and its content, or None."""
+        meta = self.get(key)
         if meta is None:
             return None
         try:
-            return meta.path.read_bytes()
-        except FileNotFoundError:  # removed by hand since the scan
+            return meta, meta.path.read_bytes()
+        except OSError:  # removed by hand since the stat
             self._forget(key)
             return None
 
@@ -208,6 +295,8 @@ class Bucket:
         new._etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
         if meta is None:
             bisect.insort(self._sorted, key.encode())
+            if path == self.root / key:
+                self._tree.track(key)
         self._objects[key] = new
         return new
 
@@ -270,11 +359,24 @@ class Bucket:
     # ------------------------------------------------------------------ listing
 
     def list(self, prefix: str, delimiter: str, marker: str, max_keys: int) -> Listing:
-        """List Objects v1: keys after `marker` under `prefix`, rolled up at `delimiter`."""
+        """List Objects v1: keys after `marker` under `prefix`, rolled up at `delimiter`.
+
+        The folders the page can come from are checked first; when that changed the index the
+        page is made again, since it may now end elsewhere.
+        """
+        if max_keys <= 0:
+            return Listing([], [], False, "")
+        low = max(prefix.encode(), marker.encode())
+        for _ in range(3):
+            listing = self._page(prefix, delimiter, marker, max_keys)
+            end = listing.next_marker if listing.truncated else prefix
+            if not self.refresh(low, end.encode() + _HIGH):
+                return listing
+        return self._page(prefix, delimiter, marker, max_keys)
+
+    def _page(self, prefix: str, delimiter: str, marker: str, max_keys: int) -> Listing:
         contents: list[ObjectMeta] = []
         prefixes: list[str] = []
-        if max_keys <= 0:
-            return Listing(contents, prefixes, False, "")
         sorted_keys = self._sorted
         prefix_b, delimiter_b, marker_b = prefix.encode(), delimiter.encode(), marker.encode()
         index = bisect.bisect_left(sorted_keys, prefix_b)

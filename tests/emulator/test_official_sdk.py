@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosServiceError
 
+from orchestrator.cli import cli
 from orchestrator.emulator.server import EmulatorConfig, EmulatorThread
 from tests.emulator.support import BUCKET, CREDS, REGION
 
@@ -151,3 +154,39 @@ def test_a_wrong_secret_key_is_rejected_with_401_on_ci_and_403_on_cos(
     assert "InvalidAuthorization" in ci_error.value.get_origin_msg()
     assert cos_error.value.get_status_code() == 403
     assert cos_error.value.get_error_code() == "SignatureDoesNotMatch"
+
+
+def test_the_sdk_creates_and_reads_a_template_and_a_manifest_naming_it_runs_to_success(
+    server: EmulatorThread, tmp_path: Path
+) -> None:
+    client = sdk(server)
+    created = client.ci_create_template(
+        Bucket=BUCKET,
+        Template={
+            "Tag": "PicProcess",
+            "Name": "sdk-thumb",
+            "PicProcess": {"IsPicInfo": "true", "ProcessRule": "imageMogr2/thumbnail/10x"},
+        },
+    )
+    template_id = created["Template"]["TemplateId"]
+    found = client.ci_get_template(Bucket=BUCKET, Ids=template_id)
+    manifest = tmp_path / "m.toml"
+    manifest.write_text(
+        f'name = "tpl"\n[target]\nbucket = "{BUCKET}"\nregion = "{REGION}"\n'
+        f'endpoint = "{server.url}"\n[source]\nprefix = "photos/"\n'
+        f'[job]\ntemplate_id = "{template_id}"\noutput = "thumbs/{{key}}"\n'
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["run", "--quiet", str(manifest)],
+        env={"COS_SECRET_ID": CREDS.secret_id, "COS_SECRET_KEY": CREDS.secret_key},
+    )
+
+    assert created["Template"]["Name"] == "sdk-thumb"
+    assert found["TotalCount"] == "1"
+    assert found["TemplateList"][0]["TemplateId"] == template_id
+    assert found["TemplateList"][0]["PicProcess"]["ProcessRule"] == "imageMogr2/thumbnail/10x"
+    assert result.exit_code == 0, result.output
+    assert "tpl: success 2 (2 submitted this run" in result.output
+    data = server.config.data_dir / BUCKET / "thumbs" / "photos"
+    assert sorted(path.name for path in data.iterdir()) == ["cat.jpg", "dog.png"]
