@@ -27,6 +27,20 @@ from orchestrator.cloud.signing import Credentials
 @click.option(
     "--job-seconds", type=float, default=0.0, show_default=True, help="How long each job runs."
 )
+@click.option(
+    "--temporary-credentials",
+    "temporary",
+    type=float,
+    metavar="SECONDS",
+    help="Serve the CVM metadata endpoints and a fake STS issuing credentials valid this long.",
+)
+@click.option(
+    "--clock-skew",
+    type=float,
+    default=0.0,
+    metavar="SECONDS",
+    help="Shift the emulator's clock, Date headers and signature window.",
+)
 def emulator_command(
     host: str,
     port: int,
@@ -37,6 +51,8 @@ def emulator_command(
     secret_key: str | None,
     rate: float | None,
     job_seconds: float,
+    temporary: float | None,
+    clock_skew: float,
 ) -> None:
     """Serve a local emulator of the CI pic-job, queue and COS listing APIs."""
     from orchestrator.emulator.server import config_from_env, serve_forever
@@ -52,5 +68,7 @@ def emulator_command(
             rate=rate,
             progression="delay" if job_seconds > 0 else "instant",
             job_seconds=job_seconds,
+            temporary_credentials=temporary,
+            clock_skew=clock_skew,
         )
         serve_forever(config, host, port)

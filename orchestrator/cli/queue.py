@@ -46,6 +46,8 @@ class _Target:
     region: str
     endpoint: str | None
     rate: float
+    credentials: str = "auto"
+    profile: str | None = None
 
 
 def _resolve(
@@ -66,19 +68,23 @@ def _resolve(
             "to manage; serve one with `picjobs emulator` and pass its URL with --endpoint"
         )
     rate = manifest.limits.rate if manifest else DEFAULT_RATE
-    return _Target(bucket, region, endpoint, rate)
+    if target is None:
+        return _Target(bucket, region, endpoint, rate)
+    return _Target(bucket, region, endpoint, rate, target.credentials, target.profile)
 
 
 @contextlib.asynccontextmanager
 async def _client(target: _Target) -> AsyncIterator[CIClient]:
+    provider = await credentials(target.credentials, target.profile)
     settings = ClientSettings(
         bucket=target.bucket,
         region=target.region,
-        credentials=credentials(),
+        credentials=provider.current.credentials,
         endpoint=target.endpoint,
         concurrency=4,
     )
-    async with CIClient(settings, limiter=AdaptiveRateLimiter(target.rate)) as client:
+    limiter = AdaptiveRateLimiter(target.rate)
+    async with CIClient(settings, limiter=limiter, credentials=provider) as client:
         yield client
 
 

@@ -1,7 +1,9 @@
 """The aiohttp client for CI and COS: one session per run, signed requests, one error boundary.
 
-Each method makes exactly one HTTP request (retries belong to `orchestrator.cloud.retry`),
-signs it afresh, and raises only `orchestrator.exceptions.CIError` subclasses.
+Each method makes one HTTP request (retries belong to `orchestrator.cloud.retry`), signs it
+afresh, and raises only `orchestrator.exceptions.CIError` subclasses. Two refusals are answered
+here, once each per call, because only a new signature can fix them: a clock-skew refusal
+(re-signed with the service's time) and an expired-credentials refusal (re-signed with fresh ones).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import aiohttp
 from yarl import URL
 
 from orchestrator.cloud import wire
+from orchestrator.cloud.clock import ServiceClock, is_skew_error
+from orchestrator.cloud.credentials import CredentialProvider, is_expired_credentials
 from orchestrator.cloud.models import (
     DescribeResult,
     JobDetail,
@@ -35,6 +39,7 @@ from orchestrator.exceptions import (
     DisconnectError,
     ReadTimeout,
     ResponseError,
+    ServiceError,
     TLSError,
     TransportError,
 )
@@ -54,7 +59,9 @@ class Limiter(Protocol):
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """How to reach CI and COS. Without `endpoint`, the public Tencent Cloud hosts are used."""
+    """How to reach CI and COS. Without `endpoint`, the public Tencent Cloud hosts are used.
+    `ci_endpoint`/`cos_endpoint` are full base URLs (private, internal or accelerated domains)
+    whose host is also the Host header; `endpoint` (the emulator) keeps the public Host."""
 
     bucket: str
     region: str
@@ -67,11 +74,24 @@ class ClientSettings:
     max_body: int = 16 * MiB
     sign_window: int = 900
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    ci_endpoint: str | None = None
+    cos_endpoint: str | None = None
+
+    def _own_endpoint(self, service: str) -> str | None:
+        return self.ci_endpoint if service == "ci" else self.cos_endpoint
 
     def host(self, service: str) -> str:
+        own = self._own_endpoint(service)
+        if own:
+            url = URL(own)
+            port = f":{url.explicit_port}" if url.explicit_port else ""
+            return f"{url.raw_host}{port}"
         return f"{self.bucket}.{service}.{self.region}.myqcloud.com"
 
     def base_url(self, service: str) -> URL:
+        own = self._own_endpoint(service)
+        if own:
+            return URL(own.rstrip("/"))
         if self.endpoint:
             return URL(self.endpoint.rstrip("/"))
         return URL(f"https://{self.host(service)}")
@@ -135,9 +155,14 @@ class CIClient:
         *,
         limiter: Limiter | None = None,
         session: aiohttp.ClientSession | None = None,
+        credentials: CredentialProvider | None = None,
     ) -> None:
         self.settings = settings
         self.limiter = limiter
+        self.clock = ServiceClock(settings.clock)
+        self.credentials = credentials or CredentialProvider.static(settings.credentials)
+        # Temporary credentials are judged by the service's time, as the client signs.
+        self.credentials.clock = self.clock.now
         self.requests: Counter[str] = Counter()
         self._session = session
         self._own_session = session is None
@@ -163,6 +188,7 @@ class CIClient:
         return self._session
 
     async def close(self) -> None:
+        await self.credentials.close()
         if self._session is not None and self._own_session:
             await self._session.close()
         self._session = None
@@ -211,16 +237,10 @@ class CIClient:
         error answer is read and raised as a ServiceError)."""
         s = self.settings
         params = dict(params or {})
-        headers = {"Host": s.host(service)}
+        unsigned = {"Host": s.host(service)}
         if body is not None:
-            headers["Content-Type"] = content_type
-            headers["Content-Length"] = str(len(body))
-        if s.credentials.token:
-            headers[f"x-{service}-security-token"] = s.credentials.token
-        now = int(s.clock())
-        headers["Authorization"] = authorization(
-            method, path, params, headers, s.credentials, now - 60, now + s.sign_window
-        )
+            unsigned["Content-Type"] = content_type
+            unsigned["Content-Length"] = str(len(body))
         query = "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in params.items())
         base = s.base_url(service)
         # Built, not joined: URL.join would resolve '.' and '..' in keys such as 'a/../b.jpg'
@@ -233,32 +253,58 @@ class CIClient:
             query_string=query,
             encoded=True,
         )
-        if service == "ci" and self.limiter is not None:
-            await self.limiter.acquire()
-        self.requests[op] += 1
-        session = self._get_session()
-        async with self._slots:
-            with translate_errors():
-                async with session.request(
-                    method,
-                    url,
-                    data=body,
-                    headers=headers,
-                    allow_redirects=False,
-                    auto_decompress=decompress,
-                    timeout=timeout or session.timeout,
-                ) as resp:
-                    if resp.status >= 300:
+        corrected = refreshed = False
+        while True:
+            if service == "ci" and self.limiter is not None:
+                await self.limiter.acquire()
+            self.requests[op] += 1
+            session = self._get_session()
+            async with self._slots:
+                # Signed last, after any wait: the credentials must outlive the request's trip.
+                creds = await self.credentials.get()
+                offset = self.clock.offset
+                headers = dict(unsigned)
+                if creds.token:
+                    headers[f"x-{service}-security-token"] = creds.token
+                now = int(self.clock.now())
+                headers["Authorization"] = authorization(
+                    method, path, params, headers, creds, now - 60, now + s.sign_window
+                )
+                with translate_errors():
+                    async with session.request(
+                        method,
+                        url,
+                        data=body,
+                        headers=headers,
+                        allow_redirects=False,
+                        auto_decompress=decompress,
+                        timeout=timeout or session.timeout,
+                    ) as resp:
+                        if resp.status < 300:
+                            yield resp
+                            return
                         error = wire.parse_error(
                             resp.status,
                             await self._read_bounded(resp),
                             resp.headers.get("Content-Type", ""),
                             _retry_after(resp.headers.get("Retry-After")),
                         )
-                        if error.throttled and self.limiter is not None:
-                            self.limiter.on_throttle(error.retry_after)
-                        raise error
-                    yield resp
+                        date = resp.headers.get("Date")
+            if not corrected and is_skew_error(error):
+                corrected = True
+                self.clock.correct(date)
+                if self.clock.offset != offset:
+                    continue
+            if not refreshed and self.credentials.temporary and is_expired_credentials(error):
+                refreshed = True
+                await self.credentials.expired(creds)
+                continue
+            self._refused(error)
+
+    def _refused(self, error: ServiceError) -> None:
+        if error.throttled and self.limiter is not None:
+            self.limiter.on_throttle(error.retry_after)
+        raise error
 
     async def _read_bounded(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.settings.max_body

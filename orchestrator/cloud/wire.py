@@ -200,6 +200,10 @@ def build_submit(req: JobRequest) -> bytes:
         _sub(root, "CallBackFormat", req.callback_format)
     if req.callback_type:
         _sub(root, "CallBackType", req.callback_type)
+    if req.callback_mq:
+        mq = _sub(root, "CallBackMqConfig")
+        for name, value in zip(("MqRegion", "MqMode", "MqName"), req.callback_mq, strict=True):
+            _sub(mq, name, value)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
 
 

@@ -25,7 +25,9 @@ from aiohttp import web
 from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.app import Emulator, Limits, create_app
 from orchestrator.emulator.backend import Backend, Progression, Settings
+from orchestrator.emulator.clock import SkewedClock
 from orchestrator.emulator.faults import FaultConfig
+from orchestrator.emulator.metadata import Issuer
 
 __all__ = [
     "EmulatorConfig",
@@ -49,7 +51,9 @@ class EmulatorConfig:
 
     `rate` is CI's requests per second (None: unlimited) with bursts of `burst`; the default is
     CI's documented 100 req/s quota. `cos_rate` limits COS routes the same way (503 SlowDown).
-    `seed` seeds the fault RNG when `faults.seed` is not set.
+    `seed` seeds the fault RNG when `faults.seed` is not set. `temporary_credentials` (seconds)
+    issues rotating temporary credentials (metadata service, fake STS) besides `credentials`;
+    `clock_skew` shifts the emulator's signing clock and `Date` headers.
     """
 
     data_dir: Path
@@ -66,6 +70,8 @@ class EmulatorConfig:
     cos_burst: int = 100
     faults: FaultConfig = field(default_factory=FaultConfig)
     seed: int | None = None
+    temporary_credentials: float | None = None
+    clock_skew: float = 0.0
 
 
 def config_from_env(
@@ -96,8 +102,12 @@ def build_emulator(config: EmulatorConfig) -> Emulator:
     faults = config.faults
     if faults.seed is None and config.seed is not None:
         faults = FaultConfig.from_json({**faults.to_json(), "seed": config.seed})
+    clock = SkewedClock(config.clock_skew)
+    lifetime = config.temporary_credentials
     return Emulator(
         backend,
+        issuer=None if lifetime is None else Issuer(lifetime, clock.now),
+        clock=clock,
         credentials=config.credentials,
         limits=Limits(config.rate, config.burst, config.cos_rate, config.cos_burst),
         faults=faults,

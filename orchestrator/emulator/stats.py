@@ -26,6 +26,7 @@ class Stats:
         # (input bucket, input key, output bucket, output key) -> jobs created for it
         self.submissions: Counter[tuple[str, str, str, str]] = Counter()
         self.ci_times: deque[float] = deque(maxlen=_TIMES_KEPT)
+        self.errors: Counter[str] = Counter()  # error answers per Code
 
     def request(self, route: str, *, ci: bool) -> None:
         self.requests[route] += 1
@@ -34,6 +35,9 @@ class Stats:
 
     def response(self, status: int | str) -> None:
         self.responses[str(status)] += 1
+
+    def refused(self, code: str) -> None:
+        self.errors[code] += 1
 
     def fault(self, route: str, kind: str) -> None:
         self.faults[route, kind] += 1
@@ -56,6 +60,7 @@ class Stats:
             "faults_by_route": {
                 route: dict(sorted(kinds.items())) for route, kinds in sorted(by_route.items())
             },
+            "errors": dict(sorted(self.errors.items())),
             "jobs_created": self.jobs_created,
             "submissions": [
                 {

@@ -243,6 +243,7 @@ async def _process(
         callback=job.callback,
         callback_format=job.callback_format,
         callback_type=job.callback_type,
+        callback_mq=job.callback_mq,
     )
     cap = int((queue.max_size or 10000) * options.queue_fill)
     outstanding = Outstanding(cap, ledger.outstanding_count())

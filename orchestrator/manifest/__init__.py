@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
+from orchestrator.cloud.regions import CREDENTIAL_CHOICES, MQ_MODES, MQ_REGIONS, region_quota
 from orchestrator.exceptions import ManifestError
 
 __all__ = [
@@ -54,6 +55,10 @@ class Target:
     region: str
     queue_id: str | None = None
     endpoint: str | None = None
+    credentials: str = "auto"
+    profile: str | None = None
+    ci_endpoint: str | None = None
+    cos_endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +102,13 @@ class JobConfig:
     callback_type: str | None = None
     priority: tuple[PriorityRule, ...] = ()
     reprocess_changed: bool = False
+    # [job.callback_mq] for callback_type TDMQ: (region, mode, name)
+    callback_mq: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Pacing, retries and the failure breaker."""
+    """Pacing, retries and the failure breaker. `rate` defaults to the region's quota."""
 
     rate: float = 100.0
     concurrency: int = 16
@@ -299,7 +306,16 @@ _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 _ROOT_KEYS = ("name", "ledger", "ledger_sync")
 _ROOT_TABLES = ("target", "source", "job", "limits")
-_TARGET_KEYS = ("bucket", "region", "queue_id", "endpoint")
+_TARGET_KEYS = (
+    "bucket",
+    "region",
+    "queue_id",
+    "endpoint",
+    "credentials",
+    "profile",
+    "ci_endpoint",
+    "cos_endpoint",
+)
 _SOURCE_KINDS: tuple[SourceKind, ...] = ("prefix", "csv", "inventory")
 _FILTER_KEYS = ("min_size", "max_size", "modified_after", "modified_before")
 _SOURCE_KEYS = (*_SOURCE_KINDS, "include", "exclude", *_FILTER_KEYS)
@@ -317,7 +333,9 @@ _JOB_KEYS = (
     "callback_type",
     "reprocess_changed",
     "priority",
+    "callback_mq",
 )
+_MQ_KEYS = ("region", "mode", "name")
 _RULE_KEYS = ("match", "job_level")
 _LIMIT_KEYS = (
     "rate",
@@ -498,7 +516,7 @@ class _Validator:
             target=target,
             source=self.source(),
             job=self.job(target),
-            limits=self.limits(),
+            limits=self.limits(target.region),
             ledger_sync="FULL" if sync.lower() == "full" else "NORMAL",
         )
 
@@ -514,7 +532,30 @@ class _Validator:
                 "endpoint",
                 f"must be an http(s) URL or {EMBEDDED_ENDPOINT!r}, got {_short(endpoint)}",
             )
-        return Target(bucket, region, self.text(where, values, "queue_id"), endpoint)
+        choice = self.text(where, values, "credentials") or "auto"
+        if choice not in CREDENTIAL_CHOICES:
+            raise self.key_error(
+                where,
+                "credentials",
+                f"must be one of {', '.join(CREDENTIAL_CHOICES)}, got {_short(choice)}",
+            )
+        urls = {}
+        for key in ("ci_endpoint", "cos_endpoint"):
+            urls[key] = self.text(where, values, key)
+            if urls[key] is not None and not _is_http_url(urls[key] or ""):
+                raise self.key_error(
+                    where, key, f"must be an http(s) URL, got {_short(urls[key] or '')}"
+                )
+        return Target(
+            bucket,
+            region,
+            self.text(where, values, "queue_id"),
+            endpoint,
+            credentials=choice,
+            profile=self.text(where, values, "profile"),
+            ci_endpoint=urls["ci_endpoint"],
+            cos_endpoint=urls["cos_endpoint"],
+        )
 
     def source(self) -> SourceConfig:
         where: _Where = ("source",)
@@ -579,9 +620,9 @@ class _Validator:
         if problem is not None:
             raise self.key_error(where, "user_data", problem)
         callback = self.text(where, values, "callback")
-        if callback is not None and not _is_http_url(callback):
+        if callback is not None and callback != "no" and not _is_http_url(callback):
             raise self.key_error(
-                where, "callback", f"must be an http(s) URL, got {_short(callback)}"
+                where, "callback", f"must be an http(s) URL or 'no', got {_short(callback)}"
             )
         callback_format = self.text(where, values, "callback_format")
         if callback_format not in (None, "JSON", "XML"):
@@ -589,10 +630,11 @@ class _Validator:
                 where, "callback_format", f"must be 'JSON' or 'XML', got {_short(callback_format)}"
             )
         callback_type = self.text(where, values, "callback_type")
-        if callback_type not in (None, "Url"):
+        if callback_type not in (None, "Url", "TDMQ"):
             raise self.key_error(
-                where, "callback_type", f"must be 'Url', got {_short(callback_type)}"
+                where, "callback_type", f"must be 'Url' or 'TDMQ', got {_short(callback_type)}"
             )
+        callback_mq = self.callback_mq(values, callback_type)
         return JobConfig(
             template_id=operation_value if operation == "template_id" else None,
             process_rule=operation_value if operation == "process_rule" else None,
@@ -607,7 +649,35 @@ class _Validator:
             callback_type=callback_type,
             priority=self.priority(values),
             reprocess_changed=self.flag(where, values, "reprocess_changed"),
+            callback_mq=callback_mq,
         )
+
+    def callback_mq(
+        self, job: Mapping[str, Any], callback_type: str | None
+    ) -> tuple[str, str, str] | None:
+        where: _Where = ("job", "callback_mq")
+        if "callback_mq" not in job:
+            if callback_type == "TDMQ":
+                raise self.error(
+                    ("job", "callback_type"),
+                    "[job] callback_type 'TDMQ' needs a [job.callback_mq] table",
+                )
+            return None
+        values = job["callback_mq"]
+        if not isinstance(values, dict):
+            raise self.key_error(("job",), "callback_mq", f"must be a table, got {_got(values)}")
+        if callback_type != "TDMQ":
+            raise self.error(where, "[job.callback_mq] needs callback_type = 'TDMQ' in [job]")
+        self.check_keys(where, values, _MQ_KEYS)
+        region = self.required_text(where, values, "region")
+        if region not in MQ_REGIONS:
+            raise self.key_error(
+                where, "region", f"must be one of {', '.join(MQ_REGIONS)}, got {_short(region)}"
+            )
+        mode = self.text(where, values, "mode") or "Queue"
+        if mode not in MQ_MODES:
+            raise self.key_error(where, "mode", f"must be 'Queue' or 'Topic', got {_short(mode)}")
+        return region, mode, self.required_text(where, values, "name")
 
     def priority(self, job: Mapping[str, Any]) -> tuple[PriorityRule, ...]:
         rules = job.get("priority", [])
@@ -626,12 +696,12 @@ class _Validator:
             parsed.append(PriorityRule(match, level))
         return tuple(parsed)
 
-    def limits(self) -> Limits:
+    def limits(self, region: str) -> Limits:
+        defaults = Limits(rate=region_quota(region))
         if "limits" not in self.data:
-            return Limits()
+            return defaults
         where: _Where = ("limits",)
         values = self.table(self.data, "limits", _LIMIT_KEYS)
-        defaults = Limits()
         rate = self.number(where, values, "rate")
         if rate is not None and rate <= 0:
             raise self.key_error(where, "rate", f"must be greater than 0, got {rate:g}")
