@@ -271,6 +271,10 @@ class TkeOidcSource:
                 f"tke-oidc: cannot call STS at {url.netloc}: {type(exc).__name__}"
             ) from None
         response = answer.get("Response", {}) if isinstance(answer, dict) else {}
+        error = response.get("Error") if isinstance(response, dict) else None
+        if isinstance(error, dict):
+            code, message = error.get("Code"), _first_line(Exception(error.get("Message") or ""))
+            raise CredentialsError(f"tke-oidc: STS at {url.netloc} refused: {code} {message}")
         creds = dict(response.get("Credentials") or {})
         creds["ExpiredTime"] = response.get("ExpiredTime")
         return _temporary(creds, self.name, f"role {role_arn}", "tke-oidc")

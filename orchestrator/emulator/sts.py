@@ -18,11 +18,17 @@ __all__ = ["serve_sts"]
 _REQUIRED = ("ProviderId", "WebIdentityToken", "RoleArn", "RoleSessionName")
 
 
+def _json(body: dict[str, Any]) -> web.Response:
+    # Exactly `application/json`, as STS sends: the SDK only looks for errors in that type.
+    headers = {"Content-Type": "application/json"}
+    return web.Response(body=json.dumps(body).encode(), headers=headers)
+
+
 def _error(code: str, message: str) -> web.Response:
     body = {
         "Response": {"Error": {"Code": code, "Message": message}, "RequestId": str(uuid.uuid4())}
     }
-    return web.json_response(body)
+    return _json(body)
 
 
 async def serve_sts(request: web.Request, issuer: Issuer | None) -> web.Response:
@@ -52,4 +58,4 @@ async def serve_sts(request: web.Request, issuer: Issuer | None) -> web.Response
             "RequestId": str(uuid.uuid4()),
         }
     }
-    return web.json_response(body)
+    return _json(body)
