@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from orchestrator.cli.cancel import cancel_command
+from orchestrator.cli.check import check_command
 from orchestrator.cli.emulator import emulator_command
 from orchestrator.cli.queue import queue_group
 from orchestrator.cli.report import report_command, status_command
@@ -20,6 +21,7 @@ def cli() -> None:
 
 
 for _command in (
+    check_command,
     run_command,
     status_command,
     report_command,

@@ -167,6 +167,7 @@ class CIClient:
         self._session = session
         self._own_session = session is None
         self._slots = asyncio.Semaphore(settings.concurrency)
+        self.last_date: str | None = None  # the Date of the last success, for `picjobs check`
 
     async def __aenter__(self) -> CIClient:
         return self
@@ -281,6 +282,7 @@ class CIClient:
                         timeout=timeout or session.timeout,
                     ) as resp:
                         if resp.status < 300:
+                            self.last_date = resp.headers.get("Date")
                             yield resp
                             return
                         error = wire.parse_error(
@@ -423,6 +425,16 @@ class CIClient:
         body = wire.build_queue_update(name, state, notify)
         data = await self._call("queue_update", "PUT", f"/picqueue/{queue_id}", body=body)
         return wire.parse_queue(data)
+
+    # -- templates --
+
+    async def template_exists(self, template_id: str) -> bool:
+        """Whether the PicProcess template exists (`GET /template?ids=`, DescribeMediaTemplates)."""
+        params = {"tag": "PicProcess", "ids": template_id, "pageNumber": "1", "pageSize": "10"}
+        ids = wire.parse_template_ids(
+            await self._call("template", "GET", "/template", params=params)
+        )
+        return template_id in ids
 
     # -- COS --
 

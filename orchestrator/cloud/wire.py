@@ -348,6 +348,12 @@ def parse_queue_page(body: bytes) -> QueuePage:
     )
 
 
+def parse_template_ids(body: bytes) -> list[str]:
+    """The TemplateIds of a `GET /template` answer (`<TemplateList>` elements)."""
+    root = parse_document(body)
+    return [t for el in _children(root, "TemplateList") if (t := _text(el, "TemplateId"))]
+
+
 def parse_queue(body: bytes) -> Queue:
     queue = _child(parse_document(body), "Queue", "QueueList")
     if queue is None:
