@@ -139,7 +139,7 @@ def test_the_default_rate_follows_an_overseas_regions_quota(
 ) -> None:
     manifest = _manifest(tmp_path, emu)
     manifest.write_text(manifest.read_text().replace("ap-guangzhou", "ap-singapore"))
-    code, lines = _check(manifest)
+    _code, lines = _check(manifest)
     assert lines["rate"] == "ok 50/s within ap-singapore's quota of 50/s"
 
 

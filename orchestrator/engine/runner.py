@@ -124,7 +124,7 @@ async def resolve_queue(
         paused = queue
         queue = await retrying(
             lambda: client.update_queue(
-                paused.queue_id, name=paused.name, state="Active", notify=paused.notify or None
+                paused.queue_id, name=paused.name, state="Active", notify=paused.kept_notify()
             ),
             "resume queue",
         )
