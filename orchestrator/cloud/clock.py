@@ -48,7 +48,8 @@ class ServiceClock:
         if not date_header:
             return False
         try:
-            service = parsedate_to_datetime(date_header).timestamp()
+            # The header has whole seconds: the service's time is within the second it names.
+            service = parsedate_to_datetime(date_header).timestamp() + 0.5
         except (TypeError, ValueError, IndexError):
             return False
         offset = service - self.local()

@@ -9,10 +9,9 @@ so a run's timeline depends on the requests it makes, not on how busy the machin
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
-
-import time
 
 import aiohttp
 import pytest
