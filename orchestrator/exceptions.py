@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import enum
 
+from orchestrator.exit_codes import ExitCode
+
 __all__ = [
     "CIError",
     "ConnectError",
@@ -59,13 +61,13 @@ class Disposition(enum.Enum):
 class PicjobsError(Exception):
     """Base of every error picjobs raises on purpose."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.FAILED
 
 
 class UsageError(PicjobsError):
     """The user's input cannot be used as given."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ManifestError(UsageError):
@@ -95,13 +97,13 @@ class CredentialsError(UsageError):
 class LedgerError(PicjobsError):
     """The ledger cannot be opened, written or migrated."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class LockHeld(LedgerError):
     """Another run holds the ledger's lock."""
 
-    exit_code = 3
+    exit_code = ExitCode.LOCKED
 
 
 class CIError(PicjobsError):

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import logging
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import aioresponses.core
+import pytest
 from aiohttp import ClientResponse
 
 
@@ -17,3 +20,13 @@ class _ClientResponse(ClientResponse):
 
 
 aioresponses.core.ClientResponse = _ClientResponse  # type: ignore[misc]
+
+
+@pytest.fixture(autouse=True)
+def _restore_orchestrator_logger() -> Iterator[None]:
+    """A command run in-process sets up the `orchestrator` logger (its own handler, no
+    propagation); put it back so later tests' caplog still hears it."""
+    logger = logging.getLogger("orchestrator")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved

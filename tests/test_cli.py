@@ -44,7 +44,6 @@ def test_a_dry_run_prints_the_plan_by_level_and_creates_no_ledger(tmp_path: Path
         "  JobLevel 2: 2",
         "  JobLevel 0: 6",
         "  already final in the ledger: 0",
-        "  output collisions: none",
         "  to submit: 8, about 0s at 100 requests/s",
     ]
     assert not (tmp_path / ".picjobs" / "demo.sqlite").exists()

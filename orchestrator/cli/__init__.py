@@ -7,6 +7,7 @@ import click
 from orchestrator.cli.cancel import cancel_command
 from orchestrator.cli.check import check_command
 from orchestrator.cli.emulator import emulator_command
+from orchestrator.cli.notify import notify_test_command
 from orchestrator.cli.queue import queue_group
 from orchestrator.cli.report import report_command, status_command
 from orchestrator.cli.run import run_command
@@ -28,6 +29,7 @@ for _command in (
     cancel_command,
     queue_group,
     emulator_command,
+    notify_test_command,
 ):
     cli.add_command(_command)
 

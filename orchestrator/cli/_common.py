@@ -20,29 +20,37 @@ from orchestrator.cloud.client import CIClient, ClientSettings
 from orchestrator.cloud.credentials import CredentialProvider, resolve_credentials
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.cloud.signing import Credentials
-from orchestrator.engine.runner import EXIT_INCOMPLETE
 from orchestrator.exceptions import CIError, Disposition, PicjobsError
-from orchestrator.manifest import Manifest, load_manifest
+from orchestrator.exit_codes import ExitCode
+from orchestrator.manifest import EMBEDDED_ENDPOINT, Manifest, load_manifest
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("orchestrator")
-EMBEDDED = "embedded"
+EMBEDDED = EMBEDDED_ENDPOINT
 
 
 @contextlib.contextmanager
-def errors() -> Iterator[None]:
-    """Our errors become one line on stderr and their exit code; no traceback for bad input."""
+def errors(note: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Our errors become one line on stderr and their exit code; no traceback for bad input.
+
+    `note` also hears the line (a nightly run's notification quotes it)."""
     try:
         yield
     except CIError as exc:
         # A service that is down now may be up tonight: what is recorded stays, so say resumable.
         transient = exc.disposition is not Disposition.PERMANENT
         hint = "; run again to resume" if transient else ""
-        click.echo(f"picjobs: error: {exc}{hint}", err=True)
-        sys.exit(EXIT_INCOMPLETE if transient else exc.exit_code)
+        _say(f"{exc}{hint}", note)
+        sys.exit(ExitCode.INCOMPLETE if transient else exc.exit_code)
     except PicjobsError as exc:
-        click.echo(f"picjobs: error: {exc}", err=True)
+        _say(str(exc), note)
         sys.exit(exc.exit_code)
+
+
+def _say(error: str, note: Callable[[str], None] | None) -> None:
+    click.echo(f"picjobs: error: {error}", err=True)
+    if note is not None:
+        note(error)
 
 
 def setup_logging(quiet: bool, log_format: str) -> None:
@@ -122,6 +130,16 @@ def make_client(manifest: Manifest, endpoint: str | None, creds: CredentialProvi
     )
     limiter = AdaptiveRateLimiter(manifest.limits.rate)
     return CIClient(settings, limiter=limiter, credentials=creds)
+
+
+@contextlib.asynccontextmanager
+async def connect(manifest: Manifest) -> AsyncIterator[CIClient]:
+    """A client for the manifest's target (starting the embedded emulator if it names one)."""
+    async with (
+        open_endpoint(manifest) as (endpoint, creds),
+        make_client(manifest, endpoint, creds) as client,
+    ):
+        yield client
 
 
 def common_options(fn: F) -> F:

@@ -10,13 +10,14 @@ from collections.abc import Callable, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-from orchestrator.engine.runner import Progress as Snapshot
+from orchestrator.engine.progress import Progress as Snapshot
+from orchestrator.ledger import State
 
 __all__ = ["LOG_EVERY", "TTY_EVERY", "describe", "display"]
 
 TTY_EVERY = 1.0
 LOG_EVERY = 5.0
-_ACTIVE = ("pending", "submitting", "unknown", "submitted", "failed", "cancelled")
+_ACTIVE = tuple(state for state in State if state is not State.SUCCESS)
 
 
 def _eta(seconds: float | None) -> str:
@@ -38,24 +39,62 @@ def describe(snapshot: Snapshot) -> str:
     )
 
 
+def _terminal() -> Console:
+    return Console(file=sys.stderr)
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log records printed by the console that draws the bar, so they land above it."""
+
+    def __init__(self, console: Console, formatter: logging.Formatter | None) -> None:
+        super().__init__()
+        self.console = console
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            self.console.print(line, markup=False, highlight=False, emoji=False, soft_wrap=True)
+        except Exception:
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def _logging_through(console: Console, log: logging.Logger) -> Iterator[None]:
+    saved = log.handlers[:]
+    log.handlers[:] = [_ConsoleHandler(console, handler.formatter) for handler in saved]
+    try:
+        yield
+    finally:
+        log.handlers[:] = saved
+
+
 @contextlib.contextmanager
 def display(
     enabled: bool, log: logging.Logger
 ) -> Iterator[tuple[Callable[[Snapshot], None], float]]:
-    """The progress callback for the runner and how often to call it."""
+    """The progress callback for the runner and how often to call it.
+
+    On a terminal: a live bar, with the log lines printed above it while it is shown, left at
+    the run's final counts. Elsewhere: a log line per snapshot, but none for the final one
+    (the summary that follows says it)."""
     if not enabled:
         yield (lambda snapshot: None), LOG_EVERY
         return
-    console = Console(file=sys.stderr)
+    console = _terminal()
     if not console.is_terminal:
-        yield (lambda snapshot: log.info("%s", describe(snapshot))), LOG_EVERY
+
+        def log_line(snapshot: Snapshot) -> None:
+            if not snapshot.final:
+                log.info("%s", describe(snapshot))
+
+        yield log_line, LOG_EVERY
         return
     bar = Progress(
         BarColumn(),
         TaskProgressColumn(),
         TextColumn("{task.description}"),
         console=console,
-        transient=True,
     )
     task = bar.add_task("starting", total=None)
 
@@ -64,5 +103,5 @@ def display(
             task, completed=snapshot.done, total=snapshot.total, description=describe(snapshot)
         )
 
-    with bar:
+    with bar, _logging_through(console, log):
         yield update, TTY_EVERY

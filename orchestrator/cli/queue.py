@@ -13,31 +13,25 @@ import dataclasses
 import functools
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 import click
 
 from orchestrator.cli._common import EMBEDDED, credentials, errors
-from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient, ClientSettings
-from orchestrator.cloud.models import Queue
+from orchestrator.cloud.models import Queue, QueueState
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
+from orchestrator.cloud.retry import Retrier
+from orchestrator.engine.queue import NotifyOptions, list_queues, set_notify, set_state, show_queue
 from orchestrator.exceptions import UsageError
 from orchestrator.manifest import load_manifest
+from orchestrator.tencent import MQ_REGIONS, region_quota
 
 __all__ = ["queue_group"]
 
-T = TypeVar("T")
-
-# Requests per second when no manifest gives [limits] rate: CI's documented default quota.
-DEFAULT_RATE = 100.0
-# The NotifyConfig fields `PUT /picqueue/<id>` accepts, in the order CI documents them.
-NOTIFY_FIELDS = ("Url", "Event", "Type", "State", "ResultFormat", "MqMode", "MqRegion", "MqName")
 EVENTS = ("TaskFinish", "WorkflowFinish")
-MQ_REGIONS = ("sh", "bj", "gz", "cd", "hk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +42,8 @@ class _Target:
     rate: float
     credentials: str = "auto"
     profile: str | None = None
+    ci_endpoint: str | None = None
+    cos_endpoint: str | None = None
 
 
 def _resolve(
@@ -64,13 +60,23 @@ def _resolve(
     )
     if endpoint == EMBEDDED:
         raise UsageError(
-            "endpoint 'embedded' starts a fresh emulator for each command, so it has no queue "
+            f"endpoint {EMBEDDED!r} starts a fresh emulator for each command, so it has no queue "
             "to manage; serve one with `picjobs emulator` and pass its URL with --endpoint"
         )
-    rate = manifest.limits.rate if manifest else DEFAULT_RATE
+    # Without a manifest, the region's quota, as a manifest without [limits] rate has it.
+    rate = manifest.limits.rate if manifest else region_quota(region)
     if target is None:
         return _Target(bucket, region, endpoint, rate)
-    return _Target(bucket, region, endpoint, rate, target.credentials, target.profile)
+    return _Target(
+        bucket,
+        region,
+        endpoint,
+        rate,
+        credentials=target.credentials,
+        profile=target.profile,
+        ci_endpoint=target.ci_endpoint,
+        cos_endpoint=target.cos_endpoint,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -82,40 +88,12 @@ async def _client(target: _Target) -> AsyncIterator[CIClient]:
         credentials=provider.current.credentials,
         endpoint=target.endpoint,
         concurrency=4,
+        ci_endpoint=target.ci_endpoint,
+        cos_endpoint=target.cos_endpoint,
     )
     limiter = AdaptiveRateLimiter(target.rate)
     async with CIClient(settings, limiter=limiter, credentials=provider) as client:
         yield client
-
-
-async def _call(fn: Callable[[], Awaitable[T]], name: str) -> T:
-    # Every queue call is idempotent: reading, or setting a queue to a given configuration.
-    return await retry.call(
-        fn, policy=retry.RetryPolicy(), budget=retry.RetryBudget(), idempotent=True, name=name
-    )
-
-
-async def _get_queue(client: CIClient, queue_id: str) -> Queue:
-    page = await _call(lambda: client.queues_page(queue_ids=[queue_id]), "queue")
-    found = next((q for q in page.queues if q.queue_id == queue_id), None)
-    if found is None:
-        raise UsageError(f"queue {queue_id} does not exist in bucket {client.settings.bucket}")
-    return found
-
-
-def _kept_notify(notify: Mapping[str, str]) -> dict[str, str] | None:
-    """The queue's notification settings as `PUT /picqueue` takes them back (None: Off)."""
-    kept = {name: notify[name] for name in NOTIFY_FIELDS if notify.get(name)}
-    return kept or None
-
-
-async def _update(
-    client: CIClient, queue: Queue, *, state: str, notify: Mapping[str, str] | None
-) -> Queue:
-    return await _call(
-        lambda: client.update_queue(queue.queue_id, name=queue.name, state=state, notify=notify),
-        "queue_update",
-    )
 
 
 # -- output --
@@ -247,7 +225,11 @@ def queue_group() -> None:
 
 @queue_group.command("list")
 @_target_options
-@click.option("--state", type=click.Choice(["Active", "Paused"]), help="Only queues in this state.")
+@click.option(
+    "--state",
+    type=click.Choice([state.value for state in QueueState]),
+    help="Only queues in this state.",
+)
 def list_command(
     target: _Target,
     as_json: bool,
@@ -258,7 +240,7 @@ def list_command(
 
         async def fetch() -> list[Queue]:
             async with _client(target) as client:
-                return await _call(lambda: client.list_queues(state=state), "queue")
+                return await list_queues(client, Retrier(), state)
 
         queues = asyncio.run(fetch())
     if as_json:
@@ -290,7 +272,7 @@ def show_command(
 
         async def fetch() -> Queue:
             async with _client(target) as client:
-                return await _get_queue(client, queue_id)
+                return await show_queue(client, Retrier(), queue_id)
 
         queue = asyncio.run(fetch())
     if as_json:
@@ -301,17 +283,13 @@ def show_command(
 
 def _set_state(
     queue_id: str,
-    state: str,
+    state: QueueState,
     target: _Target,
     as_json: bool,
 ) -> None:
     async def change() -> tuple[Queue, Queue]:
         async with _client(target) as client:
-            before = await _get_queue(client, queue_id)
-            if before.state == state:
-                return before, before
-            after = await _update(client, before, state=state, notify=_kept_notify(before.notify))
-            return before, after
+            return await set_state(client, Retrier(), queue_id, state)
 
     before, after = asyncio.run(change())
     changed = before.state != state
@@ -336,7 +314,7 @@ def pause_command(
     The queue's name and notification settings are kept.
     """
     with errors():
-        _set_state(queue_id, "Paused", target, as_json)
+        _set_state(queue_id, QueueState.PAUSED, target, as_json)
 
 
 @queue_group.command("resume")
@@ -349,49 +327,7 @@ def resume_command(
 ) -> None:
     """Resume a paused queue, keeping its name and notification settings."""
     with errors():
-        _set_state(queue_id, "Active", target, as_json)
-
-
-def _notify_config(
-    current: Mapping[str, str],
-    *,
-    state: str,
-    url: str | None,
-    notify_type: str | None,
-    events: Sequence[str],
-    result_format: str | None,
-    mq_mode: str | None,
-    mq_region: str | None,
-    mq_name: str | None,
-) -> dict[str, str]:
-    """The queue's current settings with the given options applied, checked as CI checks them."""
-    config = {name: current[name] for name in NOTIFY_FIELDS if current.get(name)}
-    config["State"] = state
-    given = {
-        "Url": url,
-        "Type": notify_type,
-        "Event": ",".join(dict.fromkeys(events)) or None,
-        "ResultFormat": result_format,
-        "MqMode": mq_mode,
-        "MqRegion": mq_region,
-        "MqName": mq_name,
-    }
-    config.update({name: value for name, value in given.items() if value})
-    if state == "On":
-        config.setdefault("Type", "Url")
-        config.setdefault("Event", "TaskFinish")
-        config.setdefault("ResultFormat", "XML")
-        if config["Type"] == "Url":
-            address = config.get("Url", "")
-            parts = urlsplit(address)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise UsageError(
-                    "notifications of Type Url need --url with an http:// or https:// address"
-                    + (f", not {address!r}" if address else "")
-                )
-        elif not config.get("MqName"):
-            raise UsageError("notifications of Type TDMQ need --mq-name (and --mq-region)")
-    return {name: config[name] for name in NOTIFY_FIELDS if name in config}
+        _set_state(queue_id, QueueState.ACTIVE, target, as_json)
 
 
 @queue_group.command("notify")
@@ -443,22 +379,20 @@ def notify_command(
     queue's name and state are kept.
     """
     with errors():
+        options = NotifyOptions(
+            state=state,
+            url=url,
+            notify_type=notify_type,
+            events=events,
+            result_format=result_format,
+            mq_mode=mq_mode,
+            mq_region=mq_region,
+            mq_name=mq_name,
+        )
 
         async def change() -> Queue:
             async with _client(target) as client:
-                queue = await _get_queue(client, queue_id)
-                notify = _notify_config(
-                    queue.notify,
-                    state=state,
-                    url=url,
-                    notify_type=notify_type,
-                    events=events,
-                    result_format=result_format,
-                    mq_mode=mq_mode,
-                    mq_region=mq_region,
-                    mq_name=mq_name,
-                )
-                return await _update(client, queue, state=queue.state, notify=notify)
+                return await set_notify(client, Retrier(), queue_id, options)
 
         queue = asyncio.run(change())
     if as_json:

@@ -12,7 +12,7 @@ import click
 
 from orchestrator.cli._common import errors, ledger_option, load, manifest_argument, open_output
 from orchestrator.exceptions import UsageError
-from orchestrator.ledger import Ledger
+from orchestrator.ledger import Ledger, State
 from orchestrator.report import failed_manifest, status, write_report
 
 
@@ -64,7 +64,7 @@ def report_command(
         with (
             Ledger.open(manifest.ledger_path) as db,
             open_output(output) as out,
-            contextlib.closing(db.iter_items(["failed"] if failed_only else None)) as rows,
+            contextlib.closing(db.iter_items([State.FAILED] if failed_only else None)) as rows,
         ):
             try:
                 if failed_only:

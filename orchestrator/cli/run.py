@@ -7,7 +7,6 @@ import dataclasses
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,21 +17,22 @@ from orchestrator.cli._common import (
     EMBEDDED,
     Duration,
     common_options,
+    connect,
     errors,
     ledger_option,
     load,
     log,
-    make_client,
     manifest_argument,
-    open_endpoint,
     setup_logging,
 )
 from orchestrator.cli.progress import display
 from orchestrator.cloud.retry import RetryPolicy
-from orchestrator.engine.expand import expand
-from orchestrator.engine.runner import EXIT_INCOMPLETE, Progress, RunOptions, run
-from orchestrator.ledger import Ledger
+from orchestrator.engine.dryrun import Plan, dry_run
+from orchestrator.engine.runner import Progress, RunOptions, run
+from orchestrator.exit_codes import ExitCode
+from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import Manifest
+from orchestrator.notify.watch import Watch, watching
 from orchestrator.report import metrics_text, summary_line, write_metrics
 
 
@@ -94,8 +94,10 @@ def run_command(
         )
         manifest = dataclasses.replace(manifest, limits=limits)
         if dry_run:
-            asyncio.run(_dry_run(manifest))
+            plan = asyncio.run(_dry_run(manifest))
+            click.echo("\n".join(_plan_lines(manifest.name, plan)))
             return
+    with watching(manifest) as watch, errors(watch.note):
         show_progress = not quiet and log_format == "text"
         with display(show_progress, log) as (progress, every):
             options = RunOptions(
@@ -107,9 +109,9 @@ def run_command(
                 policy=RetryPolicy(attempts=limits.max_attempts),
                 progress_every=every,
             )
-            code, summary = asyncio.run(_run(manifest, options, progress, metrics_file))
-    click.echo(summary)  # after the progress bar is gone
-    sys.exit(code)
+            code, summary = asyncio.run(_run(manifest, options, progress, metrics_file, watch))
+        click.echo(summary)  # after the progress bar is gone
+        sys.exit(code)
 
 
 async def _run(
@@ -117,6 +119,7 @@ async def _run(
     options: RunOptions,
     progress: Callable[[Progress], None],
     metrics_file: Path | None,
+    watch: Watch,
 ) -> tuple[int, str]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -126,11 +129,9 @@ async def _run(
         stale = ledger.lock()
         if stale is not None:
             log.warning("taking over the lock of a run that ended without releasing it (%s)", stale)
-        async with (
-            open_endpoint(manifest) as (endpoint, creds),
-            make_client(manifest, endpoint, creds) as client,
-        ):
+        async with connect(manifest) as client:
             report = await run(manifest, ledger, client, options, stop=stop, progress=progress)
+        watch.seconds, watch.submitted = report.seconds, report.submitted
         if metrics_file is not None:
             text = metrics_text(
                 manifest.name,
@@ -149,7 +150,7 @@ async def _run(
         lines.append(report.message)
     if report.deadline_reached:
         lines.append("deadline reached; run again to continue")
-    if manifest.target.endpoint == EMBEDDED and report.counts["success"]:
+    if manifest.target.endpoint == EMBEDDED and report.counts[State.SUCCESS]:
         out = (
             manifest.path.parent / ".picjobs" / f"{manifest.name}-data" / manifest.job.output_bucket
         )
@@ -159,34 +160,25 @@ async def _run(
 
 def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
     if stop.is_set():
-        os._exit(EXIT_INCOMPLETE)  # a second signal: leave now; every commit so far is consistent
+        os._exit(
+            ExitCode.INCOMPLETE
+        )  # a second signal: leave now; every commit so far is consistent
     log.warning("%s: stopping submission; run again to resume", sig.name)
     stop.set()
 
 
-async def _dry_run(manifest: Manifest) -> None:
-    with tempfile.TemporaryDirectory() as tmp, Ledger.open(Path(tmp) / "plan.sqlite") as plan:
-        async with (
-            open_endpoint(manifest) as (endpoint, creds),
-            make_client(manifest, endpoint, creds) as client,
-        ):
-            with plan.loading() as loader:
-                expansion = await expand(manifest, client, loader.add)
-        done = _already_final(manifest.ledger_path, plan)
-        levels = plan.level_counts("pending")
-    todo = expansion.matched - done
-    click.echo(f"{manifest.name}: {expansion.seen} objects, {expansion.matched} match the filters")
-    for level in sorted(levels, reverse=True):
-        click.echo(f"  JobLevel {level}: {levels[level]}")
-    click.echo(f"  already final in the ledger: {done}")
-    click.echo("  output collisions: none")
-    click.echo(
-        f"  to submit: {todo}, about {todo / manifest.limits.rate:.0f}s at {manifest.limits.rate:g} requests/s"
+async def _dry_run(manifest: Manifest) -> Plan:
+    async with connect(manifest) as client:
+        return await dry_run(manifest, client)
+
+
+def _plan_lines(name: str, plan: Plan) -> list[str]:
+    lines = [f"{name}: {plan.seen} objects, {plan.matched} match the filters"]
+    lines += [
+        f"  JobLevel {level}: {plan.levels[level]}" for level in sorted(plan.levels, reverse=True)
+    ]
+    lines.append(f"  already final in the ledger: {plan.already_final}")
+    lines.append(
+        f"  to submit: {plan.to_submit}, about {plan.seconds:.0f}s at {plan.rate:g} requests/s"
     )
-
-
-def _already_final(ledger_path: Path, plan: Ledger) -> int:
-    if not ledger_path.exists():
-        return 0
-    with Ledger.open(ledger_path) as real:
-        return real.count_final_of(plan)
+    return lines

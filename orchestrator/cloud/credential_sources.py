@@ -26,7 +26,6 @@ from orchestrator.exceptions import CredentialsError
 
 __all__ = [
     "DEFAULT_METADATA_ENDPOINT",
-    "SOURCE_NAMES",
     "CvmRoleSource",
     "EnvSource",
     "Fetched",
@@ -38,7 +37,6 @@ __all__ = [
 
 DEFAULT_METADATA_ENDPOINT = "http://metadata.tencentyun.com/latest/meta-data/"
 DEFAULT_STS_ENDPOINT = "https://sts.tencentcloudapi.com"
-SOURCE_NAMES = ("env", "profile", "cvm-role", "tke-oidc")
 # The SDK's own variables (TENCENTCLOUD_SECRET_ID/KEY are what its EnvironmentVariableCredential
 # reads; the token and profile variables are those of its CLI and Terraform provider).
 _SDK_ENV = ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_SESSION_TOKEN")

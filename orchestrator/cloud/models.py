@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "NOTIFY_FIELDS",
     "DescribeResult",
     "JobDetail",
     "JobPage",
@@ -126,15 +125,6 @@ class Queue:
     create_time: str | None = None
     update_time: str | None = None
     notify: dict[str, str] = field(default_factory=dict)
-
-    def kept_notify(self) -> dict[str, str] | None:
-        """The NotifyConfig fields an update sends back: the documented ones that are set."""
-        kept = {name: self.notify[name] for name in NOTIFY_FIELDS if self.notify.get(name)}
-        return kept or None
-
-
-# The NotifyConfig fields `PUT /picqueue/<id>` takes (ci-api.md); others CI lists are not sent.
-NOTIFY_FIELDS = ("Url", "Event", "Type", "State", "ResultFormat", "MqMode", "MqRegion", "MqName")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 from asyncio_throttle.throttler import Throttler
 
+from orchestrator.cloud.retry import RETRY_AFTER_MAX
+
 __all__ = ["AdaptiveRateLimiter"]
 
 
@@ -104,4 +106,4 @@ class AdaptiveRateLimiter:
         self._last_throttle = now
         self._last_adjust = now
         if retry_after:
-            self._resume_at = max(self._resume_at, now + min(retry_after, 60.0))
+            self._resume_at = max(self._resume_at, now + min(retry_after, RETRY_AFTER_MAX))

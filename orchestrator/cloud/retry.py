@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -23,26 +23,29 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from orchestrator import defaults
 from orchestrator.exceptions import CIError, Disposition, ReadTimeout
 
-__all__ = ["RetryBudget", "RetryPolicy", "call", "should_retry"]
+__all__ = ["RETRY_AFTER_MAX", "Retrier", "RetryBudget", "RetryPolicy", "call", "should_retry"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+# The longest Retry-After honoured, in seconds: a server asking for more is asked again sooner.
+RETRY_AFTER_MAX: Final = 60.0
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try one request. `for_tests()` keeps the attempts and drops the waits."""
 
-    attempts: int = 5
+    attempts: int = defaults.MAX_ATTEMPTS
     wait_initial: float = 0.25
     wait_max: float = 20.0
     timeout: float = 120.0
-    retry_after_max: float = 60.0
+    retry_after_max: float = RETRY_AFTER_MAX
 
     @classmethod
-    def for_tests(cls, attempts: int = 5) -> RetryPolicy:
+    def for_tests(cls, attempts: int = defaults.MAX_ATTEMPTS) -> RetryPolicy:
         return cls(attempts=attempts, wait_initial=0.0, wait_max=0.0, retry_after_max=0.0)
 
 
@@ -156,3 +159,28 @@ async def call(
     result = await retrying(replay)
     budget.succeeded(last_cost)
     return result
+
+
+class Retrier:
+    """A policy and the budget it spends, together: what every caller of the client retries with.
+
+    Components that share one budget (a run's submitter, tracker and reconciler) share one
+    Retrier, so an outage seen by any of them slows all of them.
+    """
+
+    def __init__(
+        self, policy: RetryPolicy | None = None, budget: RetryBudget | None = None
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        self.budget = budget or RetryBudget()
+
+    @property
+    def exhausted(self) -> bool:
+        return self.budget.exhausted
+
+    async def call(
+        self, fn: Callable[[], Awaitable[T]], *, idempotent: bool, name: str = "request"
+    ) -> T:
+        return await call(
+            fn, policy=self.policy, budget=self.budget, idempotent=idempotent, name=name
+        )

@@ -42,9 +42,11 @@ from orchestrator.emulator.faults import Fault, FaultConfig, FaultInjector
 from orchestrator.emulator.metadata import METADATA_PREFIX, Issuer, serve_metadata, unknown_key
 from orchestrator.emulator.ratelimit import TokenBucket
 
-__all__ = ["ROUTES", "Call", "Emulator", "Limits", "Route", "create_app"]
+__all__ = ["CI_RATE", "ROUTES", "Call", "Emulator", "Limits", "Route", "create_app"]
 
 MAX_BODY = 64 * 1024 * 1024
+# CI's documented quota for async processing, requests per second.
+CI_RATE = 100.0
 _HOST = re.compile(
     r"(?P<bucket>[^.]+)\.(?P<service>ci|cos)\.(?P<region>[^.]+)\.(?:myqcloud\.com|tencentcos\.cn)"
 )
@@ -54,7 +56,7 @@ _HOST = re.compile(
 class Limits:
     """Request rates: CI routes answer 429 beyond `rate`, COS routes 503 beyond `cos_rate`."""
 
-    rate: float | None = 100.0
+    rate: float | None = CI_RATE
     burst: int = 10
     cos_rate: float | None = None
     cos_burst: int = 100

@@ -58,6 +58,7 @@ from orchestrator.emulator.store import (
 __all__ = [
     "DEFAULT_BUCKET",
     "PRESET_TEMPLATES",
+    "QUEUE_MAX_SIZE",
     "Backend",
     "Clock",
     "JobQuery",
@@ -67,6 +68,8 @@ __all__ = [
 
 Progression = Literal["instant", "delay"]
 DEFAULT_BUCKET = "examplebucket-1250000000"
+# The capacity of CI's example queue; the client assumes the same when CI does not say.
+QUEUE_MAX_SIZE = 10000
 PRESET_TEMPLATES = (
     Template(
         derived_id("t", "template:picjobs-thumb-webp"),
@@ -98,7 +101,7 @@ def _locked(
 class Settings:
     progression: Progression = "instant"
     job_seconds: float = 1.0
-    queue_max_size: int = 10000
+    queue_max_size: int = QUEUE_MAX_SIZE
     queue_max_concurrent: int = 10
 
     def __post_init__(self) -> None:

@@ -23,8 +23,8 @@ from types import TracebackType
 from aiohttp import web
 
 from orchestrator.cloud.signing import Credentials
-from orchestrator.emulator.app import Emulator, Limits, create_app
-from orchestrator.emulator.backend import Backend, Progression, Settings
+from orchestrator.emulator.app import CI_RATE, Emulator, Limits, create_app
+from orchestrator.emulator.backend import QUEUE_MAX_SIZE, Backend, Progression, Settings
 from orchestrator.emulator.clock import SkewedClock
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.metadata import Issuer
@@ -62,9 +62,9 @@ class EmulatorConfig:
     credentials: Credentials | None = None
     progression: Progression = "instant"
     job_seconds: float = 1.0
-    queue_max_size: int = 10000
+    queue_max_size: int = QUEUE_MAX_SIZE
     queue_max_concurrent: int = 10
-    rate: float | None = 100.0
+    rate: float | None = CI_RATE
     burst: int = 10
     cos_rate: float | None = None
     cos_burst: int = 100

@@ -8,8 +8,8 @@ import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
-from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.retry import Retrier
 from orchestrator.items import ItemRecord, ObjectRef
 from orchestrator.manifest import Manifest
 from orchestrator.plan import Planner
@@ -42,17 +42,16 @@ async def _csv_batches(manifest: Manifest) -> AsyncIterator[list[ObjectRef]]:
 def source_batches(
     manifest: Manifest,
     client: CIClient,
-    policy: retry.RetryPolicy | None = None,
-    budget: retry.RetryBudget | None = None,
+    retrier: Retrier | None = None,
 ) -> AsyncIterator[list[ObjectRef]]:
     src = manifest.source
     bucket = manifest.target.bucket
     if src.kind == "csv":
         return _csv_batches(manifest)
     if src.kind == "prefix":
-        return iter_prefix(client, bucket, src.prefix or "", policy=policy, budget=budget)
+        return iter_prefix(client, bucket, src.prefix or "", retrier=retrier)
     assert src.inventory_key is not None
-    return iter_inventory(client, bucket, src.inventory_key, policy=policy, budget=budget)
+    return iter_inventory(client, bucket, src.inventory_key, retrier=retrier)
 
 
 async def expand(
@@ -60,8 +59,7 @@ async def expand(
     client: CIClient,
     add: Callable[[list[ItemRecord]], object],
     *,
-    policy: retry.RetryPolicy | None = None,
-    budget: retry.RetryBudget | None = None,
+    retrier: Retrier | None = None,
 ) -> Expansion:
     """Plan every object the source yields and hand the items to `add` one batch at a time."""
     plan = Planner(manifest).record
@@ -73,7 +71,7 @@ async def expand(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        async for refs in source_batches(manifest, client, policy, budget):
+        async for refs in source_batches(manifest, client, retrier):
             result.seen += len(refs)
             records = [plan(ref) for ref in refs if keep is None or keep(ref)]
             result.matched += len(records)

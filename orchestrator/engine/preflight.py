@@ -15,16 +15,17 @@ from email.utils import parsedate_to_datetime
 from itertools import islice
 from typing import Any
 
-from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.credentials import CredentialProvider
 from orchestrator.cloud.models import JobState, Queue, QueueState
-from orchestrator.cloud.regions import region_quota
+from orchestrator.cloud.retry import Retrier, RetryPolicy
+from orchestrator.engine.queue import get_queue, list_queues
 from orchestrator.exceptions import CIError, PicjobsError, ServiceError
 from orchestrator.manifest import Manifest
 from orchestrator.sources.csv import iter_csv
+from orchestrator.tencent import region_quota
 
-__all__ = ["MAX_SKEW", "Check", "Status", "preflight"]
+__all__ = ["MAX_SKEW", "POLICY", "Check", "Status", "preflight"]
 
 MAX_SKEW = 300.0
 _AUTH_CODES = frozenset(
@@ -37,7 +38,8 @@ _AUTH_CODES = frozenset(
         "ExpiredToken",
     }
 )
-_POLICY = retry.RetryPolicy(attempts=2, wait_initial=0.5, wait_max=2.0, timeout=30.0)
+# A check answers in seconds: one retry of a passing hiccup, not a run's patience.
+POLICY = RetryPolicy(attempts=2, wait_initial=0.5, wait_max=2.0, timeout=30.0)
 # Counting the queue's waiting jobs reads at most this many pages of 100.
 _PAGES = 10
 
@@ -83,20 +85,17 @@ def _refused(name: str, exc: CIError, fix: str) -> Check:
     return _fail(name, str(exc), fix)
 
 
-async def _call(fn: Callable[[], Awaitable[Any]], name: str) -> Any:
-    return await retry.call(
-        fn, policy=_POLICY, budget=retry.RetryBudget(), idempotent=True, name=name
-    )
-
-
 async def preflight(
     manifest: Manifest,
     resolve: Callable[[], Awaitable[CredentialProvider]],
     connect: Callable[[CredentialProvider], CIClient],
     *,
+    retrier: Retrier | None = None,
     local_clock: Callable[[], float] = time.time,
 ) -> list[Check]:
-    """Every check after the manifest's (the caller loaded it); never raises a PicjobsError."""
+    """Every check after the manifest's (the caller loaded it); never raises a PicjobsError.
+    Every call is a read, retried by `retrier` (default: POLICY)."""
+    retrier = retrier or Retrier(POLICY)
     checks = [_ok("manifest", f"{manifest.path.name}: valid")]
     try:
         provider = await resolve()
@@ -114,12 +113,12 @@ async def preflight(
         return checks
     checks.append(_ok("credentials", provider.describe()))
     async with connect(provider) as client:
-        bucket = await _bucket(manifest, client)
+        bucket = await _bucket(manifest, client, retrier)
         checks.append(_clock(client, local_clock))
         checks.append(bucket)
-        checks.append(await _ci(manifest, client))
-        checks.append(await _queue(manifest, client))
-        checks.append(await _template(manifest, client))
+        checks.append(await _ci(manifest, client, retrier))
+        checks.append(await _queue(manifest, client, retrier))
+        checks.append(await _template(manifest, client, retrier))
     checks.append(_rate(manifest))
     return checks
 
@@ -141,11 +140,15 @@ def _clock(client: CIClient, local_clock: Callable[[], float]) -> Check:
     return _ok("clock", f"within {max(abs(skew), 1):.0f} s of the service's")
 
 
-async def _bucket(manifest: Manifest, client: CIClient) -> Check:
+async def _bucket(manifest: Manifest, client: CIClient, retrier: Retrier) -> Check:
     source, bucket = manifest.source, manifest.target.bucket
+
+    async def read(fn: Callable[[], Awaitable[Any]], name: str) -> Any:
+        return await retrier.call(fn, idempotent=True, name=name)
+
     try:
         if source.kind == "prefix":
-            page = await _call(
+            page = await read(
                 lambda: client.list_objects_page(prefix=source.prefix or "", max_keys=10), "list"
             )
             shown = f"prefix {source.prefix!r}" if source.prefix else "the whole bucket"
@@ -158,7 +161,7 @@ async def _bucket(manifest: Manifest, client: CIClient) -> Check:
             first = next(islice(iter_csv(source.csv_path, bucket), 1), None)
             if first is None:
                 return _fail("bucket", f"{source.csv_path.name} lists no object", "fill the CSV")
-            page = await _call(
+            page = await read(
                 lambda: client.list_objects_page(prefix=first.key, max_keys=1), "list"
             )
             if not any(entry.key == first.key for entry in page.entries):
@@ -170,7 +173,7 @@ async def _bucket(manifest: Manifest, client: CIClient) -> Check:
             return _ok("bucket", f"{bucket}: the CSV's first object {first.key!r} exists")
         assert source.inventory_key is not None
         key = source.inventory_key
-        await _call(lambda: client.get_object(key), "inventory manifest")
+        await read(lambda: client.get_object(key), "inventory manifest")
         return _ok("bucket", f"{bucket}: the inventory manifest {key!r} is readable")
     except PicjobsError as exc:
         if isinstance(exc, CIError):
@@ -184,9 +187,9 @@ async def _bucket(manifest: Manifest, client: CIClient) -> Check:
         return _fail("bucket", str(exc), "fix the source file")
 
 
-async def _ci(manifest: Manifest, client: CIClient) -> Check:
+async def _ci(manifest: Manifest, client: CIClient, retrier: Retrier) -> Check:
     try:
-        queues: list[Queue] = await _call(client.list_queues, "list queues")
+        queues: list[Queue] = await list_queues(client, retrier)
     except CIError as exc:
         return _refused("ci", exc, "enable CI (数据万象) for the bucket in the console")
     if not queues:
@@ -198,12 +201,11 @@ async def _ci(manifest: Manifest, client: CIClient) -> Check:
     return _ok("ci", f"enabled for {manifest.target.bucket} ({len(queues)} pic queues)")
 
 
-async def _queue(manifest: Manifest, client: CIClient) -> Check:
+async def _queue(manifest: Manifest, client: CIClient, retrier: Retrier) -> Check:
     wanted = manifest.target.queue_id
     try:
         if wanted:
-            page = await _call(lambda: client.queues_page(queue_ids=[wanted]), "queue")
-            queue = next((q for q in page.queues if q.queue_id == wanted), None)
+            queue = await get_queue(client, retrier, wanted)
             if queue is None:
                 return _fail(
                     "queue",
@@ -211,7 +213,7 @@ async def _queue(manifest: Manifest, client: CIClient) -> Check:
                     "check [target] queue_id (picjobs queue list)",
                 )
         else:
-            queues = await _call(client.list_queues, "list queues")
+            queues = await list_queues(client, retrier)
             if not queues:
                 return Check("queue", Status.SKIP, "no queue to check")
             queue = next((q for q in queues if q.state == QueueState.ACTIVE), queues[0])
@@ -221,7 +223,7 @@ async def _queue(manifest: Manifest, client: CIClient) -> Check:
                 f"{queue.queue_id} is {queue.state}",
                 f"picjobs queue resume {queue.queue_id}, or run with --resume-queue",
             )
-        waiting = await _waiting(client, queue.queue_id)
+        waiting = await _waiting(client, retrier, queue.queue_id)
     except CIError as exc:
         return _refused("queue", exc, "check [target] queue_id")
     size = queue.max_size
@@ -235,14 +237,15 @@ async def _queue(manifest: Manifest, client: CIClient) -> Check:
     return _ok("queue", f"{queue.queue_id} is Active{room}")
 
 
-async def _waiting(client: CIClient, queue_id: str) -> int:
+async def _waiting(client: CIClient, retrier: Retrier, queue_id: str) -> int:
     count, token = 0, ""
     for _ in range(_PAGES):
-        page = await _call(
+        page = await retrier.call(
             lambda token=token: client.list_jobs_page(  # type: ignore[misc]
                 queue_id=queue_id, states=JobState.SUBMITTED, next_token=token
             ),
-            "list jobs",
+            idempotent=True,
+            name="list jobs",
         )
         count += len(page.jobs)
         if not page.next_token or not page.jobs:
@@ -251,12 +254,14 @@ async def _waiting(client: CIClient, queue_id: str) -> int:
     return count
 
 
-async def _template(manifest: Manifest, client: CIClient) -> Check:
+async def _template(manifest: Manifest, client: CIClient, retrier: Retrier) -> Check:
     template_id = manifest.job.template_id
     if not template_id:
         return Check("template", Status.SKIP, "the manifest uses process_rule")
     try:
-        exists = await _call(lambda: client.template_exists(template_id), "template")
+        exists = await retrier.call(
+            lambda: client.template_exists(template_id), idempotent=True, name="template"
+        )
     except CIError as exc:
         return _refused("template", exc, "check [job] template_id")
     if not exists:

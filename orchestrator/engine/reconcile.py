@@ -11,9 +11,9 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
-from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobDetail
+from orchestrator.cloud.retry import Retrier
 from orchestrator.exceptions import CIError
 from orchestrator.ledger import ClaimedItem, Ledger
 
@@ -33,16 +33,14 @@ class Reconciler:
         ledger: Ledger,
         queue_id: str,
         *,
-        policy: retry.RetryPolicy,
-        budget: retry.RetryBudget,
+        retrier: Retrier,
         margin: timedelta = timedelta(minutes=10),
         concurrency: int = 8,
     ) -> None:
         self.client = client
         self.ledger = ledger
         self.queue_id = queue_id
-        self.policy = policy
-        self.budget = budget
+        self.retrier = retrier
         self.margin = margin
         self.concurrency = concurrency
         self.adopted = 0
@@ -90,9 +88,7 @@ class Reconciler:
                 )
             ]
 
-        jobs = await retry.call(
-            lookup, policy=self.policy, budget=self.budget, idempotent=True, name="reconcile"
-        )
+        jobs = await self.retrier.call(lookup, idempotent=True, name="reconcile")
         # A job this item had before (a failed one before --retry-failed, a successful one
         # before its object changed) is not the answer to this submission.
         earlier = self.ledger.past_job_ids(item.item_id)

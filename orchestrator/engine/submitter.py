@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from orchestrator.cloud import retry
+from orchestrator import defaults
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobRequest
+from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
 from orchestrator.exceptions import CIError, Disposition
 from orchestrator.items import Item
@@ -61,12 +62,8 @@ class JobTemplate:
 
 @dataclass
 class SubmitStats:
-    submitted: int = 0
-    failed: int = 0
-    unknown: int = 0
-    released: int = 0
-    last_error: CIError | None = None
-    failure_codes: list[tuple[str, str]] = field(default_factory=list)
+    submitted: int = 0  # accepted by CI: the run's report counts them
+    last_error: CIError | None = None  # what the run says when CI keeps refusing
 
 
 class _Results:
@@ -107,9 +104,8 @@ class Submitter:
         template: JobTemplate,
         outstanding: Outstanding,
         *,
-        policy: retry.RetryPolicy,
-        budget: retry.RetryBudget,
-        concurrency: int = 16,
+        retrier: Retrier,
+        concurrency: int = defaults.CONCURRENCY,
         claim_size: int = 64,
         on_failure: Callable[[str, str], bool] | None = None,
     ) -> None:
@@ -117,8 +113,7 @@ class Submitter:
         self.ledger = ledger
         self.template = template
         self.outstanding = outstanding
-        self.policy = policy
-        self.budget = budget
+        self.retrier = retrier
         self.concurrency = concurrency
         self.claim_size = claim_size
         self.on_failure = on_failure
@@ -131,7 +126,7 @@ class Submitter:
         workers = [asyncio.create_task(self._worker(queue, stop)) for _ in range(self.concurrency)]
         flusher = asyncio.create_task(self._flush_periodically())
         try:
-            while not stop.is_set() and not self.budget.exhausted:
+            while not stop.is_set() and not self.retrier.exhausted:
                 room = await self.outstanding.wait_for_room(self.claim_size, stop)
                 if stop.is_set():
                     break
@@ -156,7 +151,7 @@ class Submitter:
 
     async def _worker(self, queue: asyncio.Queue[Item | None], stop: asyncio.Event) -> None:
         while (item := await queue.get()) is not None:
-            if stop.is_set() or self.budget.exhausted:
+            if stop.is_set() or self.retrier.exhausted:
                 self._results.released.append(item.item_id)  # claimed but never sent
                 await self.outstanding.done(1)
                 continue
@@ -166,12 +161,8 @@ class Submitter:
     async def _submit(self, item: Item) -> None:
         request = self.template.request(item)
         try:
-            job = await retry.call(
-                lambda: self.client.submit(request),
-                policy=self.policy,
-                budget=self.budget,
-                idempotent=False,
-                name=f"submit {item.key!r}",
+            job = await self.retrier.call(
+                lambda: self.client.submit(request), idempotent=False, name=f"submit {item.key!r}"
             )
         except CIError as exc:
             self._record_error(item, exc)
@@ -184,16 +175,13 @@ class Submitter:
         self.stats.last_error = exc
         if exc.disposition is Disposition.PERMANENT:
             message = getattr(exc, "error_message", None) or str(exc)
-            self.stats.failed += 1
             self._results.failed.append((item.item_id, exc.code, message))
             log.warning("item %r failed: %s", item.key, exc)
             if self.on_failure is not None:
                 self.on_failure(exc.code, message)
         elif exc.disposition is Disposition.UNKNOWN:
-            self.stats.unknown += 1
             self._results.unknown.append(item.item_id)
             log.info("outcome unknown for %r (%s); will reconcile before any resend", item.key, exc)
         else:
-            self.stats.released += 1
             self._results.released.append(item.item_id)
             log.info("gave up on %r for now (%s); it stays pending", item.key, exc)

@@ -10,22 +10,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Final
 
-from orchestrator.cloud import retry
+from orchestrator import defaults
 from orchestrator.cloud.client import CIClient
-from orchestrator.cloud.models import JobDetail
+from orchestrator.cloud.models import JobDetail, JobState
+from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
 from orchestrator.exceptions import CIError
-from orchestrator.ledger import JobUpdate, Ledger
+from orchestrator.ledger import JobUpdate, Ledger, State
 
-__all__ = ["Tracker", "job_update", "parse_ci_time"]
+__all__ = ["Tracker", "job_update", "ledger_state", "parse_ci_time"]
 
 log = logging.getLogger(__name__)
 
 # A job CI says does not exist this many polls in a row is recorded as failed.
 MISSING_LIMIT = 5
+
+# The one translation of CI's job states into the ledger's. A state CI may add later is taken
+# as not final, so the job keeps being polled.
+_LEDGER_STATE: Final[Mapping[JobState, State]] = {
+    JobState.SUCCESS: State.SUCCESS,
+    JobState.FAILED: State.FAILED,
+    JobState.CANCEL: State.CANCELLED,
+    JobState.SUBMITTED: State.SUBMITTED,
+    JobState.RUNNING: State.SUBMITTED,
+    JobState.PAUSE: State.SUBMITTED,
+}
+
+
+def ledger_state(ci_state: str) -> State:
+    """The ledger state for a job CI describes as `ci_state`."""
+    try:
+        return _LEDGER_STATE[JobState(ci_state)]
+    except ValueError:
+        return State.SUBMITTED
 
 
 def parse_ci_time(value: str | None) -> datetime | None:
@@ -41,10 +62,11 @@ def parse_ci_time(value: str | None) -> datetime | None:
 
 def job_update(job: JobDetail) -> JobUpdate:
     """What a described final job means for its ledger row."""
-    failed = job.state != "Success"
+    state = ledger_state(job.state)
+    failed = state != State.SUCCESS
     return JobUpdate(
         job_id=job.job_id,
-        state=job.state,
+        state=state,
         code=job.code if failed else None,
         message=job.message if failed else None,
         result=job.result.as_dict() if job.result else None,
@@ -59,18 +81,16 @@ class Tracker:
         ledger: Ledger,
         outstanding: Outstanding,
         *,
-        policy: retry.RetryPolicy,
-        budget: retry.RetryBudget,
+        retrier: Retrier,
         batch: int = 50,
-        poll_min: float = 0.5,
-        poll_max: float = 30.0,
+        poll_min: float = defaults.POLL_MIN,
+        poll_max: float = defaults.POLL_MAX,
         on_final: Callable[[JobDetail], None] | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
         self.outstanding = outstanding
-        self.policy = policy
-        self.budget = budget
+        self.retrier = retrier
         self.batch = batch
         self.poll_min = poll_min
         self.poll_max = poll_max
@@ -90,10 +110,8 @@ class Tracker:
             after = page[-1][0]
             ids = [job_id for _, job_id in page]
             try:
-                result = await retry.call(
+                result = await self.retrier.call(
                     lambda ids=ids: self.client.describe(ids),  # type: ignore[misc]
-                    policy=self.policy,
-                    budget=self.budget,
                     idempotent=True,
                     name="describe",
                 )
@@ -120,7 +138,7 @@ class Tracker:
             if self._missing[job_id] >= MISSING_LIMIT:
                 del self._missing[job_id]
                 updates.append(
-                    JobUpdate(job_id, "Failed", "NoSuchJob", "CI no longer knows this job")
+                    JobUpdate(job_id, State.FAILED, "NoSuchJob", "CI no longer knows this job")
                 )
         return updates
 

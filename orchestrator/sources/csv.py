@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from orchestrator.exceptions import SourceError
 from orchestrator.items import ObjectRef
 from orchestrator.manifest import user_data_problem
+from orchestrator.textfile import UTF8_BOM, NotText, decode_utf8, foreign_encoding, opened
 
 __all__ = ["COLUMNS", "MAX_FIELD", "iter_csv"]
 
@@ -25,33 +26,18 @@ COLUMNS = ("key", "bucket", "output", "job_level", "user_data")
 MAX_FIELD = 1024 * 1024  # characters
 # Bounds the memory one physical line may take, whatever its fields.
 _MAX_LINE = 8 * MAX_FIELD  # bytes
-_UTF8_BOM = b"\xef\xbb\xbf"
 # COS bucket names are BucketName-APPID: lower-case letters, digits and '-', then the APPID.
 _BUCKET = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+")
-_FOREIGN_BOMS = (
-    (b"\xff\xfe\x00\x00", "UTF-32"),
-    (b"\x00\x00\xfe\xff", "UTF-32"),
-    (b"\xff\xfe", "UTF-16"),
-    (b"\xfe\xff", "UTF-16"),
-)
 
 
 def iter_csv(path: Path, default_bucket: str) -> Iterator[ObjectRef]:
     """Stream the objects a CSV file names, one row at a time. Errors are SourceErrors that name
     the file and the physical line: `keys.csv:12: empty key`."""
     shown = str(path)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise SourceError(f"{shown}: no such file") from None
-    except IsADirectoryError:
-        raise SourceError(f"{shown}: is a directory, not a CSV file") from None
-    except OSError as exc:
-        raise SourceError(f"{shown}: cannot read: {exc.strerror}") from None
     # The module default (128 Ki characters) is below our documented limit; only ever raise it.
     if csv.field_size_limit() < MAX_FIELD:
         csv.field_size_limit(MAX_FIELD)
-    with handle:
+    with opened(path, shown, "a CSV file", SourceError) as handle:
         reader = csv.reader(_lines(handle, shown), strict=True)
         build: _Builder | None = None
         end = 0
@@ -86,32 +72,34 @@ def _lines(handle: BinaryIO, shown: str) -> Iterator[str]:
     """Physical lines, decoded strictly as UTF-8, line endings kept for the csv module."""
     limit = _MAX_LINE + 1
     raw = handle.readline(limit)
-    for bom, encoding in _FOREIGN_BOMS:
-        if raw.startswith(bom):
-            raise SourceError(
-                f"{shown}: the file is {encoding} (it starts with a byte-order mark);"
-                " save it as UTF-8"
-            )
-    raw = raw.removeprefix(_UTF8_BOM)
+    encoding = foreign_encoding(raw)
+    if encoding is not None:
+        raise SourceError(
+            f"{shown}: the file is {encoding} (it starts with a byte-order mark); save it as UTF-8"
+        )
+    raw = raw.removeprefix(UTF8_BOM)
     number = 1
     while raw:
         if len(raw) > _MAX_LINE:
             raise SourceError(f"{shown}:{number}: line is longer than {_MAX_LINE // 2**20} MiB")
-        if b"\x00" in raw:
-            raise SourceError(
-                f"{shown}:{number}: contains a NUL byte (is it UTF-16 without a byte-order mark,"
-                " or not text at all?)"
-            )
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SourceError(
-                f"{shown}:{number}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column"
-                f" {exc.start + 1}; Latin-1 or another legacy encoding?); save the file as UTF-8"
-            ) from None
+        line = decode_utf8(raw)
+        if isinstance(line, NotText):
+            raise SourceError(_not_text(shown, number, line))
         yield line
         raw = handle.readline(limit)
         number += 1
+
+
+def _not_text(shown: str, number: int, where: NotText) -> str:
+    if where.nul:
+        return (
+            f"{shown}:{number}: contains a NUL byte (is it UTF-16 without a byte-order mark,"
+            " or not text at all?)"
+        )
+    return (
+        f"{shown}:{number}: not valid UTF-8 (byte 0x{where.byte:02x} at column {where.column};"
+        " Latin-1 or another legacy encoding?); save the file as UTF-8"
+    )
 
 
 def _header(row: list[str], shown: str, line: int) -> tuple[str, ...]:

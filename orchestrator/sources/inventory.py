@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from typing import IO
 from urllib.parse import unquote
 
-from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.retry import Retrier
 from orchestrator.exceptions import CIError, Disposition, SourceError
 from orchestrator.items import ObjectRef
 
@@ -81,21 +81,15 @@ async def iter_inventory(
     manifest_key: str,
     batch: int = 1000,
     *,
-    policy: retry.RetryPolicy | None = None,
-    budget: retry.RetryBudget | None = None,
+    retrier: Retrier | None = None,
 ) -> AsyncIterator[list[ObjectRef]]:
     """The current objects an inventory report of `bucket` lists, `batch` at a time. Reads are
-    retried per `policy`; an object that is missing or refused is a SourceError."""
-    policy = policy or retry.RetryPolicy()
-    budget = budget or retry.RetryBudget()
+    retried per `retrier`; an object that is missing or refused is a SourceError."""
+    retrier = retrier or Retrier()
     shown = f"inventory {manifest_key!r}"
     try:
-        data = await retry.call(
-            lambda: client.get_object(manifest_key),
-            policy=policy,
-            budget=budget,
-            idempotent=True,
-            name=f"read {manifest_key!r}",
+        data = await retrier.call(
+            lambda: client.get_object(manifest_key), idempotent=True, name=f"read {manifest_key!r}"
         )
     except CIError as exc:
         raise _source_error(exc, f"{shown}: cannot read it") from None
@@ -114,13 +108,7 @@ async def iter_inventory(
                 return await _download(client, key, into)
 
             try:
-                digest = await retry.call(
-                    download,
-                    policy=policy,
-                    budget=budget,
-                    idempotent=True,
-                    name=f"read {report.key!r}",
-                )
+                digest = await retrier.call(download, idempotent=True, name=f"read {report.key!r}")
             except CIError as exc:
                 raise _source_error(
                     exc, f"{shown}: cannot read report file {report.key!r}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from orchestrator.cloud import retry
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import ObjectPage
+from orchestrator.cloud.retry import Retrier
 from orchestrator.items import ObjectRef
 
 __all__ = ["iter_prefix"]
@@ -17,25 +17,21 @@ async def iter_prefix(
     bucket: str,
     prefix: str,
     *,
-    policy: retry.RetryPolicy | None = None,
-    budget: retry.RetryBudget | None = None,
+    retrier: Retrier | None = None,
 ) -> AsyncIterator[list[ObjectRef]]:
     """One list of ObjectRefs per listing page; folder markers (keys ending in '/') are skipped.
 
-    A page that fails (COS throttles with 503 SlowDown) is asked for again per `policy`; listing
+    A page that fails (COS throttles with 503 SlowDown) is asked for again per `retrier`; listing
     changes nothing, so even a page whose answer was lost is simply asked for again.
     """
-    policy = policy or retry.RetryPolicy()
-    budget = budget or retry.RetryBudget()
+    retrier = retrier or Retrier()
     marker = ""
     while True:
 
         async def page_after(after: str = marker) -> ObjectPage:
             return await client.list_objects_page(prefix=prefix, marker=after)
 
-        page = await retry.call(
-            page_after, policy=policy, budget=budget, idempotent=True, name="list objects"
-        )
+        page = await retrier.call(page_after, idempotent=True, name="list objects")
         yield [
             ObjectRef(
                 bucket=bucket,

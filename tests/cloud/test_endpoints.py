@@ -4,15 +4,14 @@ update a resumed run sends, against scripted answers (aioresponses)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 from aioresponses import CallbackResult, aioresponses
 
 from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.retry import Retrier, RetryPolicy
 from orchestrator.cloud.signing import Credentials
-from orchestrator.engine.runner import resolve_queue
-from orchestrator.manifest import load_manifest
+from orchestrator.engine.queue import resolve_queue
 
 CREDS = Credentials("AKIDtest", "secret-key-for-tests")
 BUCKET = "b-1250000000"
@@ -49,16 +48,9 @@ async def test_each_service_goes_to_its_own_endpoint_with_the_host_it_implies() 
     }
 
 
-async def test_resuming_a_paused_queue_sends_only_the_notify_fields_the_queue_command_keeps(
-    tmp_path: Path,
-) -> None:
-    manifest_path = tmp_path / "m.toml"
-    manifest_path.write_text(
-        f'name = "m"\n[target]\nbucket = "{BUCKET}"\nregion = "ap-guangzhou"\n'
-        'endpoint = "http://ci.test:9"\n[source]\nprefix = ""\n'
-        '[job]\nprocess_rule = "imageMogr2/rotate/90"\noutput = "out/{key}"\n'
-    )
-    manifest = load_manifest(manifest_path)
+async def test_resuming_a_paused_queue_sends_only_the_notify_fields_the_queue_command_keeps() -> (
+    None
+):
     bodies: list[bytes] = []
 
     def update(url: Any, **kwargs: Any) -> CallbackResult:
@@ -70,7 +62,8 @@ async def test_resuming_a_paused_queue_sends_only_the_notify_fields_the_queue_co
         mocked.get(re.compile(r"^http://ci\.test:9/picqueue.*"), body=QUEUES)
         mocked.put("http://ci.test:9/picqueue/p1", callback=update)
         async with CIClient(settings) as client:
-            queue = await resolve_queue(client, manifest, resume=True)
+            retrier = Retrier(RetryPolicy.for_tests())
+            queue = await resolve_queue(client, retrier, queue_id=None, resume=True, where="m.toml")
     assert queue.state == "Active"
     notify = bodies[0].decode().split("<NotifyConfig>")[1].split("</NotifyConfig>")[0]
     assert notify == (

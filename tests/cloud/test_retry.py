@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.cloud.retry import RetryBudget, RetryPolicy, call
+from orchestrator.cloud.retry import Retrier, RetryBudget, RetryPolicy, call
 from orchestrator.exceptions import CIError, ConnectError, DisconnectError, ServiceError
 
 POLICY = RetryPolicy.for_tests(attempts=4)
@@ -91,3 +91,19 @@ async def test_retry_after_sets_a_floor_under_the_wait(monkeypatch: pytest.Monke
     err = ServiceError(429, "SlowDown", "", retry_after=7.0)
     assert await call(Script(err), policy=policy, budget=RetryBudget(), idempotent=False) == "ok"
     assert slept == [7.0]
+
+
+async def test_calls_through_one_retrier_share_its_budget() -> None:
+    retrier = Retrier(POLICY, RetryBudget(capacity=10, retry_cost=5))
+    first, second = Script(*[slow_down() for _ in range(3)]), Script(slow_down())
+    with pytest.raises(ServiceError):
+        await retrier.call(first, idempotent=False, name="first")
+    with pytest.raises(ServiceError):
+        await retrier.call(second, idempotent=False, name="second")
+    assert (first.calls, second.calls) == (3, 1)  # the first spent what the second needed
+    assert retrier.exhausted
+
+
+async def test_a_retrier_without_arguments_uses_the_default_policy_and_a_fresh_budget() -> None:
+    retrier = Retrier()
+    assert (retrier.policy, retrier.budget.tokens) == (RetryPolicy(), RetryBudget().capacity)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from orchestrator.cloud.client import CIClient, ClientSettings
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
-from orchestrator.cloud.retry import RetryPolicy
+from orchestrator.cloud.retry import Retrier, RetryPolicy
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.server import RunningEmulator
 from orchestrator.engine.runner import RunReport, run
@@ -123,7 +123,9 @@ async def test_listing_pages_refused_or_lost_by_cos_are_asked_for_again_and_ever
     settings = ClientSettings(BUCKET, "ap-guangzhou", CREDS, endpoint=emulator.url)
 
     async with CIClient(settings) as client:
-        listing = iter_prefix(client, BUCKET, "list/", policy=RetryPolicy.for_tests(attempts=10))
+        listing = iter_prefix(
+            client, BUCKET, "list/", retrier=Retrier(RetryPolicy.for_tests(attempts=10))
+        )
         pages = [page async for page in listing]
 
     assert [ref.key for page in pages for ref in page] == keys

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from orchestrator.cloud.client import CIClient, ClientSettings
-from orchestrator.cloud.retry import RetryPolicy
+from orchestrator.cloud.retry import Retrier, RetryPolicy
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.server import EmulatorConfig, RunningEmulator, running_emulator
 from orchestrator.exceptions import ServiceError, SourceError
@@ -130,7 +130,10 @@ def write_report(
 async def read_all(
     client: CIClient, manifest_key: str = MANIFEST, batch: int = 1000
 ) -> list[list[ObjectRef]]:
-    return [rows async for rows in iter_inventory(client, BUCKET, manifest_key, batch, policy=FAST)]
+    return [
+        rows
+        async for rows in iter_inventory(client, BUCKET, manifest_key, batch, retrier=Retrier(FAST))
+    ]
 
 
 # -- the source on its own

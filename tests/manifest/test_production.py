@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from orchestrator.cloud import wire
-from orchestrator.cloud.models import JobRequest
-
-from .test_config import BASE, after, error_of, load
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
+from .support import BASE, after, error_of, load
 
 
 def test_credentials_default_to_auto_and_name_a_source_and_profile() -> None:
@@ -89,16 +79,3 @@ def test_tdmq_settings_are_checked(text: str, fragment: str) -> None:
     message = error_of(text)
     assert message.startswith("thumbs.toml:")
     assert message.split(": ", 1)[1] == fragment
-
-
-def test_the_submit_body_carries_callback_no_and_the_tdmq_config() -> None:
-    request = JobRequest(
-        "a.png", "out", "ap-chongqing", "o/a.png", callback="no", callback_type="TDMQ",
-        callback_mq=("gz", "Topic", "jobs"),
-    )  # fmt: skip
-    body = wire.build_submit(request).decode()
-    assert "<CallBack>no</CallBack>" in body
-    assert (
-        "<CallBackMqConfig><MqRegion>gz</MqRegion><MqMode>Topic</MqMode><MqName>jobs</MqName>"
-        "</CallBackMqConfig>"
-    ) in body

@@ -1,0 +1,187 @@
+"""The working part of a run: submit the ledger's pending items and track them to the end.
+
+Submission stops on a signal, at the deadline, when the failure breaker trips or when CI keeps
+refusing requests; tracking goes on until nothing is outstanding, or the grace after the
+deadline runs out, or a signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+
+from orchestrator import defaults
+from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.models import JobDetail, JobState, Queue
+from orchestrator.cloud.retry import Retrier
+from orchestrator.engine.breaker import Breaker, Trip
+from orchestrator.engine.flow import Outstanding
+from orchestrator.engine.reconcile import Reconciler
+from orchestrator.engine.submitter import JobTemplate, Submitter
+from orchestrator.engine.tracker import Tracker
+from orchestrator.ledger import Ledger
+from orchestrator.manifest import Manifest
+
+__all__ = ["Processing", "job_template"]
+
+log = logging.getLogger(__name__)
+
+# Used when CI does not say how many jobs the queue holds.
+
+
+def job_template(manifest: Manifest, queue: Queue) -> JobTemplate:
+    job = manifest.job
+    return JobTemplate(
+        queue_id=queue.queue_id,
+        template_id=job.template_id,
+        process_rule=job.process_rule,
+        is_pic_info=job.is_pic_info,
+        callback=job.callback,
+        callback_format=job.callback_format,
+        callback_type=job.callback_type,
+        callback_mq=job.callback_mq,
+    )
+
+
+class Processing:
+    """One run's submitter, tracker, reconciler and failure breaker, and the events that stop
+    them: `halt` stops submission, `quit_tracking` stops tracking too."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        ledger: Ledger,
+        client: CIClient,
+        queue: Queue,
+        retrier: Retrier,
+        *,
+        queue_fill: float = 0.9,
+        poll_min: float = 0.5,
+        poll_max: float = 30.0,
+        grace: float = 300.0,
+    ) -> None:
+        self.ledger = ledger
+        self.retrier = retrier
+        self.grace = grace
+        self.halt = asyncio.Event()
+        self.quit_tracking = asyncio.Event()
+        self.deadline_reached = False
+        self.message = ""
+        self.breaker = Breaker(manifest.limits)
+        cap = int((queue.max_size or defaults.QUEUE_MAX_SIZE) * queue_fill)
+        outstanding = Outstanding(cap, ledger.outstanding_count())
+        self.submitter = Submitter(
+            client,
+            ledger,
+            job_template(manifest, queue),
+            outstanding,
+            retrier=retrier,
+            concurrency=manifest.limits.concurrency,
+            on_failure=self.failed,
+        )
+        self.tracker = Tracker(
+            client,
+            ledger,
+            outstanding,
+            retrier=retrier,
+            poll_min=poll_min,
+            poll_max=poll_max,
+            on_final=self.finished,
+        )
+        self.reconciler = Reconciler(client, ledger, queue.queue_id, retrier=retrier)
+        self._timers: list[asyncio.TimerHandle] = []
+
+    @property
+    def trip(self) -> Trip | None:
+        return self.breaker.trip
+
+    # -- what the breaker hears --
+
+    def failed(self, code: str, message: str) -> bool:
+        if self.breaker.failure(code, message):
+            log.error("failure breaker tripped: %s", self.breaker.trip)
+            self.halt.set()
+        return self.breaker.tripped
+
+    def finished(self, detail: JobDetail) -> None:
+        if detail.state == JobState.SUCCESS:
+            self.breaker.success()
+        elif detail.state == JobState.FAILED:
+            self.failed(detail.code or "", detail.message or "")
+
+    # -- the deadline --
+
+    def set_deadline(self, at: float) -> None:
+        """Stop submitting at `at` (time.monotonic()), and tracking `grace` seconds later."""
+        left = at - time.monotonic()
+        if left > 0:
+            self._timers.append(asyncio.get_running_loop().call_later(left, self._deadline))
+        else:
+            self._deadline()
+
+    def _deadline(self) -> None:
+        self.deadline_reached = True
+        log.warning(
+            "deadline reached: no new submissions; tracking running jobs for up to %gs",
+            self.grace,
+        )
+        self.halt.set()
+        loop = asyncio.get_running_loop()
+        self._timers.append(loop.call_later(self.grace, self.quit_tracking.set))
+
+    # -- the work --
+
+    async def run(self, stop: asyncio.Event, *, wait: bool = True) -> None:
+        """Submit until done or halted while tracking (unless not `wait`); `stop` halts both."""
+        relay = asyncio.create_task(_relay(stop, self.halt, self.quit_tracking))
+        submitting = asyncio.Event()
+        submitting.set()
+        tracking = (
+            asyncio.create_task(self.tracker.run(submitting, self.quit_tracking)) if wait else None
+        )
+        try:
+            await self._submit_all()
+            submitting.clear()
+            self.tracker.wake()
+            if tracking is not None:
+                await tracking
+        finally:
+            submitting.clear()
+            for timer in self._timers:
+                timer.cancel()
+            relay.cancel()
+            if tracking is not None and not tracking.done():
+                tracking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await tracking
+        if self.breaker.trip is not None:
+            self.message = f"failure breaker tripped: {self.breaker.trip}"
+
+    async def _submit_all(self) -> None:
+        """Rounds of submission, each followed by settling the outcomes it left unknown."""
+        await self._settle()
+        while not self.halt.is_set():
+            await self.submitter.run(self.halt)
+            self.tracker.wake()
+            await self._settle()
+            if self.retrier.exhausted:
+                error = self.submitter.stats.last_error
+                self.message = f"stopped submitting: CI kept refusing requests ({error})"
+                log.error(self.message)
+                return
+            if self.ledger.pending_count() == 0:
+                return
+
+    async def _settle(self) -> None:
+        since = self.ledger.unknown_since()
+        if since is not None:
+            await self.reconciler.settle(since, datetime.now(UTC))
+
+
+async def _relay(stop: asyncio.Event, *events: asyncio.Event) -> None:
+    await stop.wait()
+    for event in events:
+        event.set()

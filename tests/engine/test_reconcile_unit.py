@@ -1,0 +1,130 @@
+"""The reconciler against a CI in memory: what it adopts, what it sends back to pending."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cloud.models import JobState
+from orchestrator.cloud.retry import Retrier, RetryPolicy
+from orchestrator.engine.reconcile import Reconciler
+from orchestrator.ledger import Ledger, State
+from tests.engine.fakes import T0, FakeCI, item, open_ledger, unreachable
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with open_ledger(tmp_path, 2) as opened:
+        opened.claim(10)
+        opened.mark_unknown(["id-000000", "id-000001"])
+        yield opened
+
+
+def reconciler(ci: FakeCI, ledger: Ledger) -> Reconciler:
+    return Reconciler(ci.client, ledger, "q1", retrier=Retrier(RetryPolicy.for_tests(attempts=2)))
+
+
+def made_by_lost_request(ci: FakeCI, n: int, created: str = "2024-05-01T10:00:00+0000") -> str:
+    """A job CI created for item `n` although the answer to its request never arrived."""
+    it = item(n)
+    return ci.add_job(
+        JobState.SUBMITTED,
+        input_object=it.key,
+        output_bucket=it.output_bucket,
+        output_object=it.output_key,
+        creation_time=created,
+    )
+
+
+def state_and_job(ledger: Ledger, item_id: str) -> tuple[str, str | None]:
+    state, job_id = ledger.connection.execute(
+        "SELECT state, job_id FROM items WHERE item_id = ?", (item_id,)
+    ).fetchone()
+    return state, job_id
+
+
+async def settle(ci: FakeCI, ledger: Ledger) -> tuple[Reconciler, int]:
+    made = reconciler(ci, ledger)
+    return made, await made.settle(T0, T0 + timedelta(minutes=1))
+
+
+async def test_a_job_ci_made_is_adopted_and_an_item_without_one_goes_back_to_pending(
+    ledger: Ledger,
+) -> None:
+    ci = FakeCI()
+    job_id = made_by_lost_request(ci, 0)
+
+    made, unsettled = await settle(ci, ledger)
+
+    assert unsettled == 0
+    assert state_and_job(ledger, "id-000000") == (State.SUBMITTED, job_id)
+    assert state_and_job(ledger, "id-000001") == (State.PENDING, None)
+    assert (made.adopted, made.released) == (1, 1)
+    assert ci.count("submit") == 0
+
+
+async def test_the_lookup_asks_for_the_items_input_in_the_queue_around_the_submission(
+    ledger: Ledger,
+) -> None:
+    ci = FakeCI()
+
+    await settle(ci, ledger)
+
+    queries = [query for op, query in ci.calls if op == "list_jobs"]
+    assert sorted(q["input_object"] for q in queries) == ["in/000000.jpg", "in/000001.jpg"]
+    assert queries[0]["queue_id"] == "q1"
+    assert queries[0]["start_creation_time"] == "2024-05-01T09:50:00+0000"
+    assert queries[0]["end_creation_time"] == "2024-05-01T10:11:00+0000"
+
+
+async def test_a_job_for_the_same_input_but_another_output_is_not_adopted(ledger: Ledger) -> None:
+    ci = FakeCI()
+    ci.add_job(JobState.SUBMITTED, input_object="in/000000.jpg", output_object="elsewhere.webp")
+
+    await settle(ci, ledger)
+
+    assert state_and_job(ledger, "id-000000") == (State.PENDING, None)
+
+
+async def test_a_job_the_item_had_before_is_not_the_answer_to_this_submission(
+    tmp_path: Path,
+) -> None:
+    ci = FakeCI()
+    with open_ledger(tmp_path, 1) as ledger:
+        earlier = made_by_lost_request(ci, 0)
+        ledger.claim(1)
+        ledger.mark_submitted([("id-000000", earlier)])
+        ledger.mark_failed([("id-000000", "InvalidImage", "bad")])
+        ledger.retry_failed()
+        ledger.claim(1)
+        ledger.mark_unknown(["id-000000"])
+
+        await settle(ci, ledger)
+
+        assert state_and_job(ledger, "id-000000")[0] == State.PENDING
+
+
+async def test_of_several_matching_jobs_the_earliest_is_adopted(ledger: Ledger) -> None:
+    ci = FakeCI()
+    made_by_lost_request(ci, 0, created="2024-05-01T10:00:30+0000")
+    first = made_by_lost_request(ci, 0, created="2024-05-01T10:00:10+0000")
+
+    await settle(ci, ledger)
+
+    assert state_and_job(ledger, "id-000000") == (State.SUBMITTED, first)
+
+
+async def test_an_item_whose_lookup_fails_stays_unknown_and_is_counted_unsettled(
+    ledger: Ledger,
+) -> None:
+    ci = FakeCI()
+    ci.fail("list_jobs", *[unreachable()] * 4)  # two items, two attempts each
+
+    made, unsettled = await settle(ci, ledger)
+
+    assert unsettled == 2
+    assert ledger.counts()[State.UNKNOWN] == 2
+    assert (made.adopted, made.released) == (0, 0)

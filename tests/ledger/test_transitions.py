@@ -1,0 +1,157 @@
+"""An item's moves through the states, each logged in its history."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from orchestrator.ledger import FINAL_STATES, JobUpdate, Ledger, State
+from tests.ledger.support import Clock, history, item, items, state_of, submit
+
+
+def test_claim_takes_the_highest_level_first_then_insertion_order(
+    ledger: Ledger, clock: Clock
+) -> None:
+    ledger.add_items([item(0, 0), item(1, 2), item(2, 1), item(3, 2), item(4, 0)])
+    clock.advance(60)
+    claimed = ledger.claim(4)
+    assert [c.item_id for c in claimed] == ["id-000001", "id-000003", "id-000002", "id-000000"]
+    assert all(c.attempts == 1 for c in claimed)
+    assert claimed[0].key == "in/000001.jpg"
+    assert claimed[0].job_level == 2
+    assert ledger.counts()["submitting"] == 4
+    (row,) = [r for r in ledger.iter_items() if r.item_id == "id-000001"]
+    assert (row.state, row.attempts, row.updated_at) == (
+        State.SUBMITTING,
+        1,
+        "2024-05-01T10:01:00.000Z",
+    )
+
+
+def test_a_claimed_item_is_not_claimed_again(ledger: Ledger) -> None:
+    ledger.add_items(items(3))
+    first = ledger.claim(2)
+    second = ledger.claim(2)
+    assert {c.item_id for c in first}.isdisjoint({c.item_id for c in second})
+    assert len(second) == 1
+    assert ledger.claim(2) == []
+
+
+def test_the_claim_query_is_served_by_the_state_and_level_index(ledger: Ledger) -> None:
+    plan = ledger.connection.execute(
+        "EXPLAIN QUERY PLAN SELECT rowid FROM items WHERE state = 'pending' "
+        "ORDER BY job_level DESC, rowid LIMIT 10"
+    ).fetchall()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "items_state_level" in details
+    assert "TEMP B-TREE" not in details
+
+
+def test_mark_submitted_records_the_job_id_and_logs_the_attempt(ledger: Ledger) -> None:
+    ledger.add_items(items(1))
+    (claimed,) = ledger.claim(1)
+    assert ledger.mark_submitted([(claimed.item_id, "job-1")]) == 1
+    (row,) = ledger.iter_items()
+    assert (row.state, row.job_id, row.submitted_at) == (State.SUBMITTED, "job-1", row.updated_at)
+    assert history(ledger, claimed.item_id) == [(1, "job-1", "submitted", None)]
+    assert ledger.outstanding_count() == 1
+
+
+def test_recover_interrupted_turns_submitting_into_unknown(ledger: Ledger) -> None:
+    ledger.add_items(items(4))
+    submit(ledger, 1)
+    ledger.claim(2)
+    assert ledger.recover_interrupted() == 2
+    counts = ledger.counts()
+    assert (counts["unknown"], counts["submitted"], counts["pending"]) == (2, 1, 1)
+    assert [c.item_id for c in ledger.unknown_items(10)] == ["id-000001", "id-000002"]
+    assert history(ledger, "id-000001") == [(1, None, "unknown", None)]
+    assert ledger.recover_interrupted() == 0
+
+
+def test_an_unknown_item_is_adopted_when_its_job_is_found_remotely(ledger: Ledger) -> None:
+    ledger.add_items(items(2))
+    ledger.claim(2)
+    ledger.mark_unknown(["id-000000", "id-000001"])
+    assert ledger.adopt([("id-000000", "job-remote")]) == 1
+    assert state_of(ledger, "id-000000") == "submitted"
+    assert ledger.outstanding_job_ids(10) == [(1, "job-remote")]
+    assert history(ledger, "id-000000")[-1] == (1, "job-remote", "adopted", None)
+
+
+def test_a_released_item_is_pending_again_with_its_attempt_counted(ledger: Ledger) -> None:
+    ledger.add_items(items(1))
+    ledger.claim(1)
+    assert ledger.release(["id-000000"]) == 1
+    (again,) = ledger.claim(1)
+    assert again.attempts == 2
+    assert history(ledger, "id-000000") == [(1, None, "released", None)]
+
+
+def test_mark_failed_ends_an_item_with_ci_code_and_message(ledger: Ledger, clock: Clock) -> None:
+    ledger.add_items(items(1))
+    ledger.claim(1)
+    clock.advance(5)
+    assert ledger.mark_failed([("id-000000", "InvalidArgument", "bad rule")]) == 1
+    (row,) = ledger.iter_items()
+    assert (row.state, row.code, row.message) == (State.FAILED, "InvalidArgument", "bad rule")
+    assert row.finished_at == "2024-05-01T10:00:05.000Z"
+    assert history(ledger, "id-000000") == [(1, None, "failed", "InvalidArgument")]
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_record_states_ends_an_item_only_in_a_final_state(ledger: Ledger, state: State) -> None:
+    ledger.add_items(items(1))
+    submit(ledger, 1)
+    changed = ledger.record_states([JobUpdate("job-id-000000", state)])
+    expected = state if state in FINAL_STATES else State.SUBMITTED
+    assert (changed, state_of(ledger, "id-000000")) == (int(state in FINAL_STATES), expected)
+
+
+def test_record_states_keeps_the_result_and_ci_end_time(ledger: Ledger, clock: Clock) -> None:
+    ledger.add_items(items(2))
+    submit(ledger, 2)
+    clock.advance(30)
+    end = datetime(2024, 5, 1, 18, 0, 10, tzinfo=timezone(timedelta(hours=8)))
+    result = {"ProcessResult": {"ObjectName": "out/000000.webp", "Size": "2048"}}
+    changed = ledger.record_states(
+        [
+            JobUpdate("job-id-000000", State.SUCCESS, result=result, finished_at=end),
+            JobUpdate("job-id-000001", State.FAILED, "InternalError", "boom"),
+        ]
+    )
+    assert changed == 2
+    done, failed = ledger.iter_items()
+    assert (done.result, done.finished_at) == (result, "2024-05-01T10:00:10.000Z")
+    assert (failed.code, failed.message) == ("InternalError", "boom")
+    assert failed.finished_at == "2024-05-01T10:00:30.000Z"
+    assert history(ledger, "id-000001")[-1] == (1, "job-id-000001", "failed", "InternalError")
+
+
+def test_record_states_never_moves_a_final_row_back(ledger: Ledger) -> None:
+    ledger.add_items(items(1))
+    submit(ledger, 1)
+    ledger.record_states([JobUpdate("job-id-000000", State.SUCCESS)])
+    assert ledger.record_states([JobUpdate("job-id-000000", State.FAILED, "X", "late")]) == 0
+    ledger.record_states([JobUpdate("job-id-000000", State.SUBMITTED)])
+    ledger.mark_failed([("id-000000", "X", "late")])
+    ledger.release(["id-000000"])
+    (row,) = ledger.iter_items()
+    assert (row.state, row.code) == (State.SUCCESS, None)
+    assert [entry[2] for entry in history(ledger, "id-000000")] == ["submitted", "success"]
+
+
+def test_retry_failed_keeps_attempts_and_history(ledger: Ledger) -> None:
+    ledger.add_items(items(2))
+    submit(ledger, 2)
+    ledger.record_states([JobUpdate("job-id-000000", State.FAILED, "InternalError", "boom")])
+    ledger.record_states([JobUpdate("job-id-000001", State.SUCCESS)])
+    assert ledger.retry_failed() == 1
+    (row,) = ledger.iter_items(["pending"])
+    assert (row.item_id, row.attempts, row.job_id, row.code, row.message) == (
+        "id-000000", 1, None, None, None,
+    )  # fmt: skip
+    (again,) = ledger.claim(5)
+    assert again.attempts == 2
+    assert [entry[2] for entry in history(ledger, "id-000000")] == ["submitted", "failed"]
