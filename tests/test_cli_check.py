@@ -14,6 +14,7 @@ from orchestrator.cli import cli
 from orchestrator.cloud.client import CIClient, ClientSettings
 from orchestrator.emulator.app import ROUTES
 from orchestrator.emulator.server import EmulatorThread
+from tests.notify.receiver import receiver
 
 from .support import BUCKET, CREDS, emulator_thread, env, put_images, write_manifest
 
@@ -198,3 +199,63 @@ async def test_the_client_asks_ci_whether_a_template_exists(template_id: str, ex
         )
         async with CIClient(settings) as client:
             assert await client.template_exists(template_id) is exists
+
+
+def _notify_lines(result_stdout: str) -> list[str]:
+    return [line for line in result_stdout.splitlines() if line.split()[1] == "notify"]
+
+
+def test_check_notify_sends_the_test_message_to_every_target_one_line_each(
+    tmp_path: Path, emu: EmulatorThread
+) -> None:
+    with receiver() as good, receiver(status=500) as bad:
+        urls = f'urls = ["{good.url("/hook/s3cr3t", "json")}", "{bad.url("/b/s3cr3t", "json")}"]'
+        manifest = _manifest(tmp_path, emu, extra=f"[notify]\n{urls}\n")
+        result = CliRunner().invoke(cli, ["check", "--notify", str(manifest)], env=env())
+        assert good.paths() == ["/hook/s3cr3t"]
+    assert result.exit_code == 1
+    assert _notify_lines(result.stdout) == [
+        "ok    notify       notification 1 (json): took the test message",
+        "FAIL  notify       notification 2 (json): the service refused it or could not be"
+        " reached; check that [notify] url and that this host can reach it",
+    ]
+    assert "s3cr3t" not in result.output
+
+
+def test_check_notify_without_targets_fails_and_says_what_to_add(
+    tmp_path: Path, emu: EmulatorThread
+) -> None:
+    result = CliRunner().invoke(
+        cli, ["check", "--notify", str(_manifest(tmp_path, emu))], env=env()
+    )
+    assert result.exit_code == 1
+    assert _notify_lines(result.stdout) == [
+        "FAIL  notify       [notify] has no urls; add urls to [notify]"
+    ]
+
+
+def test_check_without_notify_sends_nothing(tmp_path: Path, emu: EmulatorThread) -> None:
+    with receiver() as hook:
+        manifest = _manifest(
+            tmp_path, emu, extra=f'[notify]\nurls = ["{hook.url("/h", "json")}"]\n'
+        )
+        code, lines = _check(manifest)
+    assert code == 0
+    assert "notify" not in lines
+    assert hook.requests == []
+
+
+def test_check_notify_in_json_lists_each_target(tmp_path: Path, emu: EmulatorThread) -> None:
+    with receiver() as hook:
+        manifest = _manifest(
+            tmp_path, emu, extra=f'[notify]\nurls = ["{hook.url("/h", "json")}"]\n'
+        )
+        result = CliRunner().invoke(cli, ["check", "--notify", "--json", str(manifest)], env=env())
+    assert result.exit_code == 0
+    checks = json.loads(result.stdout)["checks"]
+    assert checks[-1] == {
+        "check": "notify",
+        "status": "ok",
+        "detail": "notification 1 (json): took the test message",
+        "fix": "",
+    }
