@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
 from orchestrator.ledger import ItemRow, Ledger
 
-__all__ = ["COLUMNS", "metrics_text", "status", "summary_line", "write_metrics", "write_report"]
+__all__ = [
+    "COLUMNS",
+    "run_metrics",
+    "status",
+    "summary_line",
+    "write_metrics",
+    "write_report",
+]
 
 COLUMNS = (
     "bucket", "key", "output_bucket", "output_key", "job_id", "job_level", "state", "code",
@@ -78,15 +85,11 @@ def summary_line(counts: dict[str, int]) -> str:
     return ", ".join(f"{state} {n}" for state, n in counts.items() if n) or "nothing to do"
 
 
-def _timestamp(iso: str | None) -> float | None:
-    return None if iso is None else datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def metrics_text(
+def run_metrics(
     manifest: str,
     counts: dict[str, int],
     *,
@@ -94,41 +97,38 @@ def metrics_text(
     exit_code: int,
     finished_at: str,
     last_success_at: str | None,
-) -> str:
-    """Prometheus text exposition format, for node_exporter's textfile collector."""
-    label = f'manifest="{_escape(manifest)}"'
-    lines = [
-        "# HELP picjobs_items Ledger items per state at the end of the last run.",
-        "# TYPE picjobs_items gauge",
-        *(f'picjobs_items{{{label},state="{state}"}} {n}' for state, n in counts.items()),
-        "# HELP picjobs_run_duration_seconds Wall time of the last run.",
-        "# TYPE picjobs_run_duration_seconds gauge",
-        f"picjobs_run_duration_seconds{{{label}}} {seconds:.3f}",
-        "# HELP picjobs_run_exit_code Exit code of the last run.",
-        "# TYPE picjobs_run_exit_code gauge",
-        f"picjobs_run_exit_code{{{label}}} {exit_code}",
-        "# HELP picjobs_run_finished_timestamp_seconds When the last run ended.",
-        "# TYPE picjobs_run_finished_timestamp_seconds gauge",
-        f"picjobs_run_finished_timestamp_seconds{{{label}}} {_timestamp(finished_at):.0f}",
-    ]
-    success = _timestamp(last_success_at)
-    if success is not None:
-        lines += [
-            "# HELP picjobs_last_success_timestamp_seconds When a run last ended with exit 0.",
-            "# TYPE picjobs_last_success_timestamp_seconds gauge",
-            f"picjobs_last_success_timestamp_seconds{{{label}}} {success:.0f}",
-        ]
-    return "\n".join(lines) + "\n"
+) -> CollectorRegistry:
+    """The last run's gauges, for node_exporter's textfile collector."""
+    registry = CollectorRegistry(auto_describe=True)
+
+    def gauge(name: str, doc: str, value: float) -> None:
+        Gauge(name, doc, ["manifest"], registry=registry).labels(manifest=manifest).set(value)
+
+    items = Gauge(
+        "picjobs_items",
+        "Ledger items per state at the end of the last run.",
+        ["manifest", "state"],
+        registry=registry,
+    )
+    for state, n in counts.items():
+        items.labels(manifest=manifest, state=state).set(n)
+    gauge("picjobs_run_duration_seconds", "Wall time of the last run.", round(seconds, 3))
+    gauge("picjobs_run_exit_code", "Exit code of the last run.", exit_code)
+    gauge(
+        "picjobs_run_finished_timestamp_seconds",
+        "When the last run ended.",
+        round(_epoch(finished_at)),
+    )
+    if last_success_at is not None:
+        gauge(
+            "picjobs_last_success_timestamp_seconds",
+            "When a run last ended with exit 0.",
+            round(_epoch(last_success_at)),
+        )
+    return registry
 
 
-def write_metrics(path: Path, text: str) -> None:
-    """Replace `path` atomically, so a collector never reads half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)  # read by the exporter's user; it holds no secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_metrics(path: Path, registry: CollectorRegistry) -> None:
+    """Replace `path` atomically (written beside it, then renamed), so a collector never reads
+    half a file."""
+    write_to_textfile(str(path), registry)

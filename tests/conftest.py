@@ -22,6 +22,16 @@ class _ClientResponse(ClientResponse):
 aioresponses.core.ClientResponse = _ClientResponse  # type: ignore[misc]
 
 
+SLOW_TIMEOUT = 600  # seconds: a long end-to-end run on a busy two-core machine
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` get a longer timeout than the 120 s of pyproject.toml."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
+
+
 @pytest.fixture(autouse=True)
 def _restore_orchestrator_logger() -> Iterator[None]:
     """A command run in-process sets up the `orchestrator` logger (its own handler, no

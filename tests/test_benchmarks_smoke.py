@@ -11,9 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_the_quick_benchmark_prints_one_table_with_every_scenarios_figures(
     tmp_path: Path,
 ) -> None:

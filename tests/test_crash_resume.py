@@ -67,12 +67,12 @@ def test_sigkill_at_random_moments_then_a_final_run_loses_and_duplicates_nothing
         ledger = manifest.parent / ".picjobs" / "nightly.sqlite"
         kills = 0
         for _ in range(12):
-            proc = _start(manifest)
-            time.sleep(rng.uniform(0.5, 2.0))
-            if proc.poll() is not None:
-                break
-            proc.kill()
-            proc.wait()
+            with _start(manifest) as proc:  # closes the pipes on the way out
+                time.sleep(rng.uniform(0.5, 2.0))
+                if proc.poll() is not None:
+                    break
+                proc.kill()
+                proc.wait()
             kills += 1
             _check(ledger)
         final = _start(manifest)

@@ -24,8 +24,7 @@ from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.metadata import METADATA_PREFIX
 from orchestrator.emulator.server import EmulatorThread
 from orchestrator.exceptions import CIError, Disposition
-
-from .support import BUCKET, emulator_thread, put_images, write_manifest
+from tests.support import BUCKET, emulator_thread, put_images, write_manifest
 
 SECRET_KEY = "sEcReT-kEy-4f1c9a7b2e-DoNotLeak"
 TOKEN = "ToKeN-8d3e1f0a6c-DoNotLeakEither"
@@ -156,6 +155,7 @@ def self_signed_https(tmp_path: Path) -> Iterator[int]:
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
+        loop.close()
 
     thread = threading.Thread(target=main, daemon=True)
     thread.start()

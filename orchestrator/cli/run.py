@@ -33,7 +33,7 @@ from orchestrator.exit_codes import ExitCode
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import Manifest
 from orchestrator.notify.watch import Watch, watching
-from orchestrator.report import metrics_text, summary_line, write_metrics
+from orchestrator.report import run_metrics, summary_line, write_metrics
 
 
 @click.command("run")
@@ -133,7 +133,7 @@ async def _run(
             report = await run(manifest, ledger, client, options, stop=stop, progress=progress)
         watch.seconds, watch.submitted = report.seconds, report.submitted
         if metrics_file is not None:
-            text = metrics_text(
+            metrics = run_metrics(
                 manifest.name,
                 report.counts,
                 seconds=report.seconds,
@@ -141,7 +141,7 @@ async def _run(
                 finished_at=datetime.now(UTC).isoformat(),
                 last_success_at=ledger.meta_get("last_success_at"),
             )
-            write_metrics(metrics_file, text)
+            write_metrics(metrics_file, metrics)
     lines = [
         f"{manifest.name}: {summary_line(report.counts)} "
         f"({report.submitted} submitted this run, {report.seconds:.1f}s); exit {report.exit_code}",

@@ -127,7 +127,8 @@ def _clock(client: CIClient, local_clock: Callable[[], float]) -> Check:
     if client.last_date is None:
         return Check("clock", Status.SKIP, "no answer carried the service's time")
     try:
-        service = parsedate_to_datetime(client.last_date).timestamp()
+        # The header has whole seconds: the service's time is within the second it names.
+        service = parsedate_to_datetime(client.last_date).timestamp() + 0.5
     except (TypeError, ValueError, IndexError):
         return Check("clock", Status.SKIP, "the service's Date header is unreadable")
     skew = local_clock() - service

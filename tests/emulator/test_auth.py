@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.cloud.signing import Credentials, authorization
 from orchestrator.emulator.server import EmulatorConfig, running_emulator
-from tests.emulator.conftest import CI_HOST, COS_HOST, CREDS, Client
+from tests.emulator.support import CI_HOST, COS_HOST, CREDS, Client
 
 WRONG_KEY = Credentials(CREDS.secret_id, "not-the-secret-key")
 WRONG_ID = Credentials("AKIDsomebodyElse", CREDS.secret_key)

@@ -9,7 +9,7 @@ import pytest
 from orchestrator.emulator.backend import Backend, JobQuery, Settings
 from orchestrator.emulator.errors import InvalidArgument, NoSuchBucket, QueueSaturated
 from orchestrator.emulator.model import JobRequest, JobState, NotifyConfig, Output, QueueState
-from tests.emulator.conftest import BUCKET, REGION
+from tests.emulator.support import BUCKET, REGION
 
 
 def make_backend(data_dir: Path, **settings: object) -> Backend:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulator.conftest import BUCKET, REGION, Client, submit_ok
+from tests.emulator.support import BUCKET, REGION, Client, submit_ok
 
 
 async def test_stats_count_requests_responses_and_duplicate_submissions(client: Client) -> None:

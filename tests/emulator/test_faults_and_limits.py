@@ -12,7 +12,7 @@ from lxml import etree
 
 from orchestrator.emulator.faults import Fault, FaultConfig, FaultInjector
 from orchestrator.emulator.server import EmulatorConfig, running_emulator
-from tests.emulator.conftest import COS_HOST, CREDS, Client, job_xml
+from tests.emulator.support import COS_HOST, CREDS, Client, job_xml
 
 
 async def set_faults(client: Client, **faults: object) -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.emulator.conftest import BUCKET, REGION, Client, job_xml, submit_ok
+from tests.emulator.support import BUCKET, REGION, Client, job_xml, submit_ok
 
 CI_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0800")
 

@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.emulator.conftest import BUCKET, COS_HOST, REGION, Client, image_bytes, submit_ok
+from tests.emulator.support import BUCKET, COS_HOST, REGION, Client, image_bytes, submit_ok
 
 AWKWARD_KEYS = [
     "q&a/<tag> \"quoted\" 'single'.jpg",

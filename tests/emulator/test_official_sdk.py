@@ -12,7 +12,7 @@ from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosServiceError
 
 from orchestrator.emulator.server import EmulatorConfig, EmulatorThread
-from tests.emulator.conftest import BUCKET, CREDS, REGION
+from tests.emulator.support import BUCKET, CREDS, REGION
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.emulator.conftest import BUCKET, COS_HOST, REGION, Client, submit_ok
+from tests.emulator.support import BUCKET, COS_HOST, REGION, Client, submit_ok
 
 
 async def test_rotate_90_swaps_width_and_height_of_the_stored_output(

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.emulator.conftest import Client, job_xml, submit_ok
+from tests.emulator.support import Client, job_xml, submit_ok
 
 LIST = {"tag": "PicProcess", "orderByTime": "Desc", "states": "All", "size": "10", "nextToken": ""}
 

@@ -28,8 +28,7 @@ from orchestrator.emulator.server import RunningEmulator
 from orchestrator.exceptions import SourceError
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import load_manifest
-
-from .conftest import BUCKET, run_manifest, seed, write_manifest
+from tests.engine.support import BUCKET, run_manifest, seed, write_manifest
 
 # The longest key whose output `o1/{key}` still fits in COS's 850 bytes; every '/'-separated
 # part stays within a file name's 255 bytes, so the object is a plain file in the bucket folder.

@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
+
 from orchestrator.cloud.client import CIClient, ClientSettings
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.cloud.retry import Retrier, RetryPolicy
@@ -15,8 +17,7 @@ from orchestrator.engine.runner import RunReport, run
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import load_manifest
 from orchestrator.sources.listing import iter_prefix
-
-from .conftest import BUCKET, CREDS, OPTIONS, TINY, write_manifest
+from tests.engine.support import BUCKET, CREDS, OPTIONS, TINY, write_manifest
 
 # A client that gives up on an answer after READ_TIMEOUT, and latency spikes well beyond it.
 READ_TIMEOUT = 0.3
@@ -68,6 +69,7 @@ async def _run_impatiently(manifest_path: Path, emu: RunningEmulator) -> RunRepo
             return await run(manifest, ledger, client, OPTIONS)
 
 
+@pytest.mark.slow
 async def test_a_5000_job_run_through_a_quarter_of_failed_requests_ends_all_success_with_no_input_sent_twice(
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:

@@ -8,8 +8,8 @@ from orchestrator.engine.dryrun import dry_run
 from orchestrator.engine.expand import expand
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import Manifest, load_manifest
-from tests.engine.conftest import write_manifest
 from tests.engine.fakes import FakeCI
+from tests.engine.support import write_manifest
 
 CSV = "key,job_level\na/1.png,2\na/2.png,0\na/3.png,0\nb/4.png,0\n"
 

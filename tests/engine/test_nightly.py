@@ -12,8 +12,7 @@ from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.server import EmulatorConfig, RunningEmulator, running_emulator
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import load_manifest
-
-from .conftest import BUCKET, CREDS, OPTIONS, TINY, run_manifest, seed, write_manifest
+from tests.engine.support import BUCKET, CREDS, OPTIONS, TINY, run_manifest, seed, write_manifest
 
 
 def _rows(manifest_path: Path) -> dict[str, tuple[str, int, str | None]]:

@@ -24,8 +24,7 @@ from orchestrator.emulator.server import EmulatorConfig, RunningEmulator, runnin
 from orchestrator.engine.runner import run
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import load_manifest
-
-from .conftest import BUCKET, CREDS, OPTIONS, seed, write_manifest
+from tests.engine.support import BUCKET, CREDS, OPTIONS, seed, write_manifest
 
 LIFETIME = 2.0
 JOBS = 2000

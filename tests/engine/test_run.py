@@ -13,8 +13,7 @@ from orchestrator.emulator.server import RunningEmulator
 from orchestrator.exceptions import OutputCollision, UsageError
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import load_manifest
-
-from .conftest import BUCKET, run_manifest, seed, write_manifest
+from tests.engine.support import BUCKET, run_manifest, seed, write_manifest
 
 
 def _ledger_states(manifest_path: Path) -> dict[str, str]:
@@ -22,6 +21,7 @@ def _ledger_states(manifest_path: Path) -> dict[str, str]:
         return {row.key: str(row.state) for row in ledger.iter_items()}
 
 
+@pytest.mark.slow
 async def test_a_5000_key_csv_manifest_submits_every_input_once_and_high_levels_first(
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
@@ -125,7 +125,7 @@ async def test_a_paused_queue_is_a_usage_error_unless_resume_is_asked(
     with pytest.raises(UsageError, match="Paused"):
         await run_manifest(manifest, emulator)
     assert emulator.backend.stats.snapshot()["jobs_created"] == 0
-    from .conftest import OPTIONS
+    from tests.engine.support import OPTIONS
 
     report, _ = await run_manifest(
         manifest, emulator, dataclasses.replace(OPTIONS, resume_queue=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .support import BASE, after, error_of, load
+from tests.manifest.support import BASE, after, error_of, load
 
 
 def test_credentials_default_to_auto_and_name_a_source_and_profile() -> None:

@@ -15,6 +15,12 @@ from tests.notify.receiver import receiver
 SECRET = "s3cr3t-robot-key"
 
 
+@pytest.fixture(autouse=True)
+def _propagating_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A CLI test run before these in the same process leaves the package logger unpropagated.
+    monkeypatch.setattr(logging.getLogger("orchestrator"), "propagate", True)
+
+
 def _outcome(exit_code: int, **kw: object) -> Outcome:
     base: dict[str, object] = {
         "manifest_name": "thumbs",

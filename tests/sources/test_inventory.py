@@ -25,7 +25,7 @@ from orchestrator.items import ObjectRef
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import load_manifest
 from orchestrator.sources.inventory import iter_inventory
-from tests.engine.conftest import BUCKET, CREDS, TINY, run_manifest, seed, write_manifest
+from tests.engine.support import BUCKET, CREDS, TINY, run_manifest, seed, write_manifest
 
 APPID = "1250000000"
 NAME = BUCKET.removesuffix(f"-{APPID}")

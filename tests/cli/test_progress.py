@@ -16,7 +16,7 @@ from orchestrator.cli import cli, progress
 from orchestrator.cli.progress import LOG_EVERY, describe, display
 from orchestrator.engine.runner import Progress
 
-DEMO = Path(__file__).parent.parent / "manifests" / "demo.toml"
+DEMO = Path(__file__).parents[2] / "manifests" / "demo.toml"
 COUNTS = dict.fromkeys(
     ("pending", "submitting", "unknown", "submitted", "success", "failed", "cancelled"), 0
 )

@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from orchestrator.emulator.metadata import METADATA_PREFIX
 from orchestrator.emulator.server import EmulatorThread
-
-from .support import CREDS, emulator_thread, put_images, write_manifest
+from tests.support import CREDS, emulator_thread, put_images, write_manifest
 
 ROLE_ARN = "qcs::cam::uin/100000000001:roleName/picjobs"
 _CLEARED = (

@@ -19,8 +19,7 @@ from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.server import EmulatorThread
 from orchestrator.items import Item
 from orchestrator.ledger import Ledger, LockInfo
-
-from .support import BUCKET, emulator_thread, env, put_images, write_manifest
+from tests.support import BUCKET, emulator_thread, env, put_images, write_manifest
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 
-DEMO = Path(__file__).parent.parent / "manifests" / "demo.toml"
+DEMO = Path(__file__).parents[2] / "manifests" / "demo.toml"
 
 
 def _demo(tmp_path: Path) -> Path:
