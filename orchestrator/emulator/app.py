@@ -195,6 +195,7 @@ ROUTES: tuple[Route, ...] = (
         "cancel",
     ),
     _route("GET", r"/picqueue", "GET /picqueue", "ci", handlers.list_queues),
+    _route("GET", r"/template", "GET /template", "ci", handlers.list_templates),
     _route(
         "PUT", r"/picqueue/(?P<queue_id>[^/]+)", "PUT /picqueue/{id}", "ci", handlers.update_queue
     ),

@@ -152,6 +152,23 @@ async def update_queue(call: Call) -> web.StreamResponse:
     return call.xml(wire.updated_queue_body(call.request_id, queue))
 
 
+# ---------------------------------------------------------------------- CI: templates
+
+
+async def list_templates(call: Call) -> web.StreamResponse:
+    """DescribeMediaTemplates for the PicProcess templates: `ids` narrows, pages of `pageSize`."""
+    query = call.query
+    tag = query.get("tag", "")
+    if tag and tag != "PicProcess":
+        raise InvalidArgument("this emulator keeps PicProcess templates only")
+    ids = [tid for tid in query.get("ids", "").split(",") if tid]
+    templates = [t for t in call.backend.templates.values() if not ids or t.template_id in ids]
+    number = _int(query.get("pageNumber") or "1", "pageNumber", 1)
+    size = _int(query.get("pageSize") or "10", "pageSize", 1, MAX_LIST_SIZE)
+    page = templates[(number - 1) * size : number * size]
+    return call.xml(wire.templates_body(call.request_id, page, (len(templates), number, size)))
+
+
 # ---------------------------------------------------------------------- COS
 
 

@@ -18,6 +18,7 @@ from orchestrator.emulator.model import (
     PicResult,
     Queue,
     QueueState,
+    Template,
     ci_time,
 )
 from orchestrator.emulator.store import Bucket, Listing
@@ -30,6 +31,7 @@ __all__ = [
     "parse_body",
     "queue_update",
     "queues_body",
+    "templates_body",
     "to_bytes",
     "updated_queue_body",
 ]
@@ -320,6 +322,25 @@ def queues_body(
         _queue(root, "QueueList", queue)
     for queue_id in missing:
         _add(root, "NonExistPIDs", queue_id)
+    return to_bytes(root)
+
+
+def templates_body(
+    request_id: str, templates: list[Template], paging: tuple[int, int, int]
+) -> bytes:
+    """`GET /template` (DescribeMediaTemplates); `paging` is (TotalCount, PageNumber, PageSize)."""
+    root = etree.Element("Response")
+    _add(root, "RequestId", request_id)
+    for tag, value in zip(("TotalCount", "PageNumber", "PageSize"), paging, strict=True):
+        _add(root, tag, value)
+    for template in templates:
+        node = _add(root, "TemplateList")
+        _add(node, "TemplateId", template.template_id)
+        _add(node, "Name", template.name)
+        _add(node, "Tag", "PicProcess")
+        process = _add(node, "PicProcess")
+        _add(process, "IsPicInfo", "true" if template.is_pic_info else "false")
+        _add(process, "ProcessRule", template.rule)
     return to_bytes(root)
 
 

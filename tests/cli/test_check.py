@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.cloud.client import CIClient, ClientSettings
-from orchestrator.emulator.app import ROUTES
+from orchestrator.emulator.backend import PRESET_TEMPLATES
 from orchestrator.emulator.server import EmulatorThread
 from tests.notify.receiver import receiver
 from tests.support import BUCKET, CREDS, emulator_thread, env, put_images, write_manifest
@@ -168,10 +168,19 @@ def test_a_manifest_error_exits_2(tmp_path: Path, emu: EmulatorThread) -> None:
     )
 
 
-_HAS_TEMPLATE_API = any(route.name.startswith("GET /template") for route in ROUTES)
+def test_a_template_the_bucket_has_passes(tmp_path: Path, emu: EmulatorThread) -> None:
+    template_id = PRESET_TEMPLATES[0].template_id
+    manifest = _manifest(tmp_path, emu)
+    manifest.write_text(
+        manifest.read_text().replace(
+            'process_rule = "imageMogr2/rotate/90"', f'template_id = "{template_id}"'
+        )
+    )
+    code, lines = _check(manifest)
+    assert code == 0
+    assert lines["template"] == f"ok {template_id} exists"
 
 
-@pytest.mark.skipif(not _HAS_TEMPLATE_API, reason="the emulator serves no GET /template yet")
 def test_a_missing_template_fails(tmp_path: Path, emu: EmulatorThread) -> None:
     manifest = write_manifest(tmp_path, emu.url, 'prefix = "img/"')
     text = manifest.read_text().replace(
