@@ -33,6 +33,7 @@ from benchmarks.harness import (
     write_keys_csv,
     write_manifest,
 )
+from benchmarks.htmlreport import html_report
 from benchmarks.report import Figure, at_least, at_most, info
 
 __all__ = ["FULL", "QUICK", "SCENARIOS", "Bench", "Sizes"]
@@ -622,4 +623,5 @@ SCENARIOS: dict[int, Callable[[Bench], list[Figure]]] = {
     4: adaptive_rate,
     6: large_manifests,
     7: resume,
+    11: html_report,
 }

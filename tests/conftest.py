@@ -33,10 +33,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _restore_orchestrator_logger() -> Iterator[None]:
-    """A command run in-process sets up the `orchestrator` logger (its own handler, no
-    propagation); put it back so later tests' caplog still hears it."""
+def _pristine_orchestrator_logger() -> Iterator[None]:
+    """A command run in-process (here or in a wider-scoped fixture) sets up the `orchestrator`
+    logger: its own handler on that command's stderr, no propagation. Each test starts and ends
+    with the logger as Python made it, so caplog hears it and no handler outlives its stream."""
     logger = logging.getLogger("orchestrator")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
+
+    def reset() -> None:
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+
+    reset()
     yield
-    logger.handlers[:], logger.level, logger.propagate = saved
+    reset()

@@ -12,6 +12,7 @@ import click
 
 from orchestrator.cli._common import errors, ledger_option, load, manifest_argument, open_output
 from orchestrator.exceptions import UsageError
+from orchestrator.htmlreport import render_html
 from orchestrator.ledger import Ledger, State
 from orchestrator.report import failed_manifest, status, write_report
 
@@ -45,7 +46,12 @@ def status_command(manifest_path: str, ledger: str | None, as_json: bool) -> Non
 @manifest_argument
 @ledger_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", "html"]),
+    default="csv",
+    show_default=True,
+    help="html: one self-contained page of charts and failures (needs -o).",
 )
 @click.option(
     "--failed-only", is_flag=True, help="Only failed items, as a CSV usable as a [source] csv."
@@ -56,11 +62,21 @@ def status_command(manifest_path: str, ledger: str | None, as_json: bool) -> Non
 def report_command(
     manifest_path: str, ledger: str | None, fmt: str, failed_only: bool, output: str | None
 ) -> None:
-    """One line per item: input, output, JobId, level, state, Code, Message, attempts, times."""
+    """One line per item: input, output, JobId, level, state, Code, Message, attempts, times.
+
+    With --format html: one self-contained page of counts, charts and failures."""
     with errors():
+        if fmt == "html" and (output is None or failed_only):
+            raise UsageError("--format html needs -o FILE and cannot take --failed-only")
         manifest = load(manifest_path, ledger)
         if not manifest.ledger_path.exists():
             raise UsageError(f"{manifest.ledger_path}: no ledger yet; run the manifest first")
+        if fmt == "html":
+            with Ledger.open(manifest.ledger_path) as db:
+                page = render_html(db, name=manifest.name, manifest=manifest_path)
+            with open_output(output) as out:
+                out.write(page)
+            return
         with (
             Ledger.open(manifest.ledger_path) as db,
             open_output(output) as out,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -151,6 +152,7 @@ class Transport:
     ) -> None:
         self.settings = settings
         self.limiter = limiter
+        self.throttled: Counter[int] = Counter()  # throttled answers per Unix second
         self.clock = ServiceClock(settings.clock)
         self.credentials = credentials or CredentialProvider.static(settings.credentials)
         # Temporary credentials are judged by the service's time, as the client signs.
@@ -292,8 +294,10 @@ class Transport:
             self._refused(error)
 
     def _refused(self, error: ServiceError) -> None:
-        if error.throttled and self.limiter is not None:
-            self.limiter.on_throttle(error.retry_after)
+        if error.throttled:
+            self.throttled[int(time.time())] += 1
+            if self.limiter is not None:
+                self.limiter.on_throttle(error.retry_after)
         raise error
 
     async def _read_bounded(self, resp: aiohttp.ClientResponse) -> bytes:

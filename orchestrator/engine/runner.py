@@ -106,6 +106,8 @@ async def run(
     report.exit_code = exit_code(report.counts, report.trip)
     report.seconds = time.monotonic() - started
     ledger.finish_run(run_id, report.exit_code, report.counts)
+    # Throttled answers per second, for the HTML report (absent: not recorded, not none).
+    ledger.meta_set(f"throttled:{run_id}", json.dumps(client.throttled, sort_keys=True))
     if report.exit_code == ExitCode.OK:
         ledger.meta_set("last_success_at", utc_iso())
     reporter.finish()
