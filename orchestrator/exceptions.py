@@ -7,6 +7,7 @@ are translated into these at one boundary each and never escape the library.
     - ManifestError              the manifest (file, line or key named in the message)
     - SourceError                a source file or listing (CSV row, inventory manifest)
     - OutputCollision            two inputs would write the same output object
+    - CredentialsError           no credentials could be had from the chosen source(s)
   + LedgerError                  the SQLite ledger cannot be opened, written or migrated
     - LockHeld                   another run holds the ledger's lock: exit code 3
   + CIError                      anything that went wrong talking to CI or COS
@@ -15,6 +16,7 @@ are translated into these at one boundary each and never escape the library.
         · TLSError               the server's certificate was refused: do not resend
       · ReadTimeout            timed out after sending: outcome unknown
       · DisconnectError          connection lost mid-response: outcome unknown
+      · CredentialsUnavailable   temporary credentials expired and could not be refreshed
     - ServiceError               an HTTP error answer, with status, Code, Message, RequestId
     - ResponseError              a 2xx answer we cannot use (malformed, truncated, hostile)
 
@@ -31,6 +33,8 @@ from orchestrator.exit_codes import ExitCode
 __all__ = [
     "CIError",
     "ConnectError",
+    "CredentialsError",
+    "CredentialsUnavailable",
     "DisconnectError",
     "Disposition",
     "LedgerError",
@@ -86,6 +90,10 @@ class OutputCollision(UsageError):
         )
 
 
+class CredentialsError(UsageError):
+    """No credentials could be had; the message says from which source and why (no secret)."""
+
+
 class LedgerError(PicjobsError):
     """The ledger cannot be opened, written or migrated."""
 
@@ -136,6 +144,11 @@ class ReadTimeout(TransportError):
 
 class DisconnectError(TransportError):
     """The connection was lost after the request was sent."""
+
+
+class CredentialsUnavailable(ConnectError):
+    """The current temporary credentials expire before a request could arrive and refreshing
+    them failed: the request was not sent."""
 
 
 # Codes that CI or COS use for throttling and temporary unavailability. A full or paused queue

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import logging
 import types
+from collections.abc import Iterator
 from typing import Any
 
 import aioresponses.core
@@ -28,3 +30,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
+
+
+@pytest.fixture(autouse=True)
+def _pristine_orchestrator_logger() -> Iterator[None]:
+    """A command run in-process (here or in a wider-scoped fixture) sets up the `orchestrator`
+    logger: its own handler on that command's stderr, no propagation. Each test starts and ends
+    with the logger as Python made it, so caplog hears it and no handler outlives its stream."""
+    logger = logging.getLogger("orchestrator")
+
+    def reset() -> None:
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+
+    reset()
+    yield
+    reset()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from orchestrator.cli.cancel import cancel_command
+from orchestrator.cli.check import check_command
 from orchestrator.cli.emulator import emulator_command
 from orchestrator.cli.notify import notify_test_command
 from orchestrator.cli.queue import queue_group
@@ -21,6 +22,7 @@ def cli() -> None:
 
 
 for _command in (
+    check_command,
     run_command,
     status_command,
     report_command,

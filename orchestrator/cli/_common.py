@@ -17,9 +17,10 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.credentials import CredentialProvider, resolve_credentials
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.cloud.signing import Credentials
-from orchestrator.exceptions import CIError, Disposition, PicjobsError, UsageError
+from orchestrator.exceptions import CIError, Disposition, PicjobsError
 from orchestrator.exit_codes import ExitCode
 from orchestrator.manifest import EMBEDDED_ENDPOINT, Manifest, load_manifest
 
@@ -77,14 +78,9 @@ class _JsonFormatter(logging.Formatter):
         )
 
 
-def credentials() -> Credentials:
-    secret_id = os.environ.get("COS_SECRET_ID", "")
-    secret_key = os.environ.get("COS_SECRET_KEY", "")
-    if not secret_id or not secret_key:
-        raise UsageError(
-            "set COS_SECRET_ID and COS_SECRET_KEY (and COS_SECURITY_TOKEN if temporary)"
-        )
-    return Credentials(secret_id, secret_key, os.environ.get("COS_SECURITY_TOKEN") or None)
+async def credentials(choice: str = "auto", profile: str | None = None) -> CredentialProvider:
+    """The credentials `[target] credentials` names; CredentialsError (exit 2) saying why not."""
+    return await resolve_credentials(choice, profile=profile)
 
 
 def load(manifest_path: str, ledger: str | None) -> Manifest:
@@ -95,11 +91,13 @@ def load(manifest_path: str, ledger: str | None) -> Manifest:
 
 
 @contextlib.asynccontextmanager
-async def open_endpoint(manifest: Manifest) -> AsyncIterator[tuple[str | None, Credentials]]:
+async def open_endpoint(
+    manifest: Manifest,
+) -> AsyncIterator[tuple[str | None, CredentialProvider]]:
     """Where to send requests, with which credentials; starts the embedded emulator if asked."""
     endpoint = os.environ.get("PICJOBS_ENDPOINT") or manifest.target.endpoint
     if endpoint != EMBEDDED:
-        yield endpoint, credentials()
+        yield endpoint, await credentials(manifest.target.credentials, manifest.target.profile)
         return
     from orchestrator.demo import seed_demo_bucket
     from orchestrator.emulator.server import EmulatorConfig, running_emulator
@@ -116,18 +114,22 @@ async def open_endpoint(manifest: Manifest) -> AsyncIterator[tuple[str | None, C
     )
     async with running_emulator(config) as emu:
         log.info("embedded emulator at %s serving %s", emu.url, data)
-        yield emu.url, creds
+        yield emu.url, CredentialProvider.static(creds)
 
 
-def make_client(manifest: Manifest, endpoint: str | None, creds: Credentials) -> CIClient:
+def make_client(manifest: Manifest, endpoint: str | None, creds: CredentialProvider) -> CIClient:
+    target = manifest.target
     settings = ClientSettings(
-        bucket=manifest.target.bucket,
-        region=manifest.target.region,
-        credentials=creds,
+        bucket=target.bucket,
+        region=target.region,
+        credentials=creds.current.credentials,
         endpoint=endpoint,
         concurrency=manifest.limits.concurrency,
+        ci_endpoint=target.ci_endpoint,
+        cos_endpoint=target.cos_endpoint,
     )
-    return CIClient(settings, limiter=AdaptiveRateLimiter(manifest.limits.rate))
+    limiter = AdaptiveRateLimiter(manifest.limits.rate)
+    return CIClient(settings, limiter=limiter, credentials=creds)
 
 
 @contextlib.asynccontextmanager

@@ -40,6 +40,20 @@ if TYPE_CHECKING:
     help="Where job callbacks may go besides loopback; repeat for several. A private address "
     "only if an address or network here covers it.",
 )
+@click.option(
+    "--temporary-credentials",
+    "temporary",
+    type=float,
+    metavar="SECONDS",
+    help="Serve the CVM metadata endpoints and a fake STS issuing credentials valid this long.",
+)
+@click.option(
+    "--clock-skew",
+    type=float,
+    default=0.0,
+    metavar="SECONDS",
+    help="Shift the emulator's clock, Date headers and signature window.",
+)
 def emulator_command(
     host: str,
     port: int,
@@ -51,6 +65,8 @@ def emulator_command(
     rate: float | None,
     job_seconds: float,
     allow_callbacks: tuple[str, ...],
+    temporary: float | None,
+    clock_skew: float,
 ) -> None:
     """Serve a local emulator of the CI pic-job, queue, template and COS object APIs.
 
@@ -76,6 +92,8 @@ def emulator_command(
             progression="delay" if job_seconds > 0 else "instant",
             job_seconds=job_seconds,
             callbacks=callbacks,
+            temporary_credentials=temporary,
+            clock_skew=clock_skew,
         )
 
         def ready(running: RunningEmulator) -> None:

@@ -19,7 +19,6 @@ from typing import Any
 
 import click
 
-from orchestrator import defaults
 from orchestrator.cli._common import EMBEDDED, credentials, errors
 from orchestrator.cloud.client import CIClient, ClientSettings
 from orchestrator.cloud.models import Queue, QueueState
@@ -28,11 +27,11 @@ from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.queue import NotifyOptions, list_queues, set_notify, set_state, show_queue
 from orchestrator.exceptions import UsageError
 from orchestrator.manifest import load_manifest
+from orchestrator.tencent import MQ_REGIONS, region_quota
 
 __all__ = ["queue_group"]
 
 EVENTS = ("TaskFinish", "WorkflowFinish")
-MQ_REGIONS = ("sh", "bj", "gz", "cd", "hk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +40,10 @@ class _Target:
     region: str
     endpoint: str | None
     rate: float
+    credentials: str = "auto"
+    profile: str | None = None
+    ci_endpoint: str | None = None
+    cos_endpoint: str | None = None
 
 
 def _resolve(
@@ -60,20 +63,36 @@ def _resolve(
             f"endpoint {EMBEDDED!r} starts a fresh emulator for each command, so it has no queue "
             "to manage; serve one with `picjobs emulator` and pass its URL with --endpoint"
         )
-    rate = manifest.limits.rate if manifest else defaults.RATE
-    return _Target(bucket, region, endpoint, rate)
+    # Without a manifest, the region's quota, as a manifest without [limits] rate has it.
+    rate = manifest.limits.rate if manifest else region_quota(region)
+    if target is None:
+        return _Target(bucket, region, endpoint, rate)
+    return _Target(
+        bucket,
+        region,
+        endpoint,
+        rate,
+        credentials=target.credentials,
+        profile=target.profile,
+        ci_endpoint=target.ci_endpoint,
+        cos_endpoint=target.cos_endpoint,
+    )
 
 
 @contextlib.asynccontextmanager
 async def _client(target: _Target) -> AsyncIterator[CIClient]:
+    provider = await credentials(target.credentials, target.profile)
     settings = ClientSettings(
         bucket=target.bucket,
         region=target.region,
-        credentials=credentials(),
+        credentials=provider.current.credentials,
         endpoint=target.endpoint,
         concurrency=4,
+        ci_endpoint=target.ci_endpoint,
+        cos_endpoint=target.cos_endpoint,
     )
-    async with CIClient(settings, limiter=AdaptiveRateLimiter(target.rate)) as client:
+    limiter = AdaptiveRateLimiter(target.rate)
+    async with CIClient(settings, limiter=limiter, credentials=provider) as client:
         yield client
 
 

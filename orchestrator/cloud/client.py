@@ -1,25 +1,12 @@
-"""The aiohttp client for CI and COS: one session per run, signed requests, one error boundary.
-
-Each method makes exactly one HTTP request (retries belong to `orchestrator.cloud.retry`),
-signs it afresh, and raises only `orchestrator.exceptions.CIError` subclasses.
-"""
+"""The aiohttp client for CI and COS: typed calls for the pic-job, queue, template and COS
+listing APIs, each one signed request through `orchestrator.cloud.transport`."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from typing import Protocol
-from urllib.parse import quote
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 
 import aiohttp
-from yarl import URL
 
-from orchestrator import defaults
 from orchestrator.cloud import wire
 from orchestrator.cloud.models import (
     DescribeResult,
@@ -30,251 +17,13 @@ from orchestrator.cloud.models import (
     Queue,
     QueuePage,
 )
-from orchestrator.cloud.signing import Credentials, authorization, uri_encode
-from orchestrator.exceptions import (
-    ConnectError,
-    DisconnectError,
-    ReadTimeout,
-    ResponseError,
-    TLSError,
-    TransportError,
-)
+from orchestrator.cloud.transport import ClientSettings, Limiter, MiB, Transport, translate_errors
 
-__all__ = ["CIClient", "ClientSettings", "Limiter", "translate_errors"]
-
-MiB = 1024 * 1024
+__all__ = ["CIClient", "ClientSettings", "Limiter", "MiB", "translate_errors"]
 
 
-class Limiter(Protocol):
-    """What the client needs from a rate limiter: pacing, and feedback on throttling."""
-
-    async def acquire(self) -> None: ...
-
-    def on_throttle(self, retry_after: float | None) -> None: ...
-
-
-@dataclass(frozen=True)
-class ClientSettings:
-    """How to reach CI and COS. Without `endpoint`, the public Tencent Cloud hosts are used."""
-
-    bucket: str
-    region: str
-    credentials: Credentials
-    endpoint: str | None = None
-    concurrency: int = defaults.CONCURRENCY
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    total_timeout: float = 60.0
-    max_body: int = 16 * MiB
-    sign_window: int = 900
-    clock: Callable[[], float] = field(default=time.time, repr=False)
-
-    def host(self, service: str) -> str:
-        return f"{self.bucket}.{service}.{self.region}.myqcloud.com"
-
-    def base_url(self, service: str) -> URL:
-        if self.endpoint:
-            return URL(self.endpoint.rstrip("/"))
-        return URL(f"https://{self.host(service)}")
-
-
-@contextlib.contextmanager
-def translate_errors() -> Iterator[None]:
-    """The one place where aiohttp's and asyncio's exceptions become ours."""
-    try:
-        yield
-    except aiohttp.ClientSSLError as exc:
-        raise TLSError(f"TLS failure: {_describe(exc)}") from None
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        raise ConnectError(f"cannot connect: {_describe(exc)}") from None
-    except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
-        raise ReadTimeout(f"timed out waiting for the answer{_suffix(exc)}") from None
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-        raise DisconnectError(f"connection lost mid-answer: {_describe(exc)}") from None
-    except aiohttp.ClientResponseError as exc:
-        raise ResponseError(f"unreadable answer: {_describe(exc)}") from None
-    except (aiohttp.ClientOSError, ConnectionError) as exc:
-        raise DisconnectError(f"connection error: {_describe(exc)}") from None
-    except aiohttp.InvalidURL as exc:
-        raise ConnectError(f"invalid endpoint URL: {exc}") from None
-    except aiohttp.ClientError as exc:
-        raise TransportError(f"HTTP client error: {_describe(exc)}") from None
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        text = str(exc)
-    except Exception:  # some aiohttp errors cannot render without their request
-        text = ""
-    return text.splitlines()[0] if text.strip() else type(exc).__name__
-
-
-def _suffix(exc: BaseException) -> str:
-    text = _describe(exc)
-    return "" if text == type(exc).__name__ else f": {text}"
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-class CIClient:
-    """Typed calls for the CI pic-job, queue and COS listing APIs."""
-
-    def __init__(
-        self,
-        settings: ClientSettings,
-        *,
-        limiter: Limiter | None = None,
-        session: aiohttp.ClientSession | None = None,
-    ) -> None:
-        self.settings = settings
-        self.limiter = limiter
-        self.throttled: Counter[int] = Counter()  # throttled answers per Unix second
-        self._session = session
-        self._own_session = session is None
-        self._slots = asyncio.Semaphore(settings.concurrency)
-
-    async def __aenter__(self) -> CIClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            s = self.settings
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=s.concurrency, keepalive_timeout=10.0),
-                timeout=aiohttp.ClientTimeout(
-                    total=s.total_timeout, sock_connect=s.connect_timeout, sock_read=s.read_timeout
-                ),
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
-            )
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None and self._own_session:
-            await self._session.close()
-        self._session = None
-
-    # -- transport --
-
-    async def _call(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        *,
-        service: str = "ci",
-        params: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        content_type: str = "application/xml",
-        decompress: bool = True,
-    ) -> bytes:
-        async with self._open(
-            op,
-            method,
-            path,
-            service=service,
-            params=params,
-            body=body,
-            content_type=content_type,
-            decompress=decompress,
-        ) as resp:
-            return await self._read_bounded(resp)
-
-    @contextlib.asynccontextmanager
-    async def _open(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        *,
-        service: str = "ci",
-        params: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        content_type: str = "application/xml",
-        decompress: bool = True,
-        timeout: aiohttp.ClientTimeout | None = None,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send one signed request; yield the response once it is known to be a success (an
-        error answer is read and raised as a ServiceError)."""
-        s = self.settings
-        params = dict(params or {})
-        headers = {"Host": s.host(service)}
-        if body is not None:
-            headers["Content-Type"] = content_type
-            headers["Content-Length"] = str(len(body))
-        if s.credentials.token:
-            headers[f"x-{service}-security-token"] = s.credentials.token
-        now = int(s.clock())
-        headers["Authorization"] = authorization(
-            method, path, params, headers, s.credentials, now - 60, now + s.sign_window
-        )
-        query = "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in params.items())
-        base = s.base_url(service)
-        # Built, not joined: URL.join would resolve '.' and '..' in keys such as 'a/../b.jpg'
-        # and request another object than the one signed.
-        url = URL.build(
-            scheme=base.scheme,
-            host=base.raw_host or "",
-            port=base.explicit_port,
-            path=base.raw_path.rstrip("/") + quote(path, safe="/-_.~,"),
-            query_string=query,
-            encoded=True,
-        )
-        if service == "ci" and self.limiter is not None:
-            await self.limiter.acquire()
-        session = self._get_session()
-        async with self._slots:
-            with translate_errors():
-                async with session.request(
-                    method,
-                    url,
-                    data=body,
-                    headers=headers,
-                    allow_redirects=False,
-                    auto_decompress=decompress,
-                    timeout=timeout or session.timeout,
-                ) as resp:
-                    if resp.status >= 300:
-                        error = wire.parse_error(
-                            resp.status,
-                            await self._read_bounded(resp),
-                            resp.headers.get("Content-Type", ""),
-                            _retry_after(resp.headers.get("Retry-After")),
-                        )
-                        if error.throttled:
-                            self.throttled[int(time.time())] += 1
-                            if self.limiter is not None:
-                                self.limiter.on_throttle(error.retry_after)
-                        raise error
-                    yield resp
-
-    async def _read_bounded(self, resp: aiohttp.ClientResponse) -> bytes:
-        limit = self.settings.max_body
-        declared = resp.content_length
-        if declared is not None and declared > limit:
-            raise ResponseError(f"answer of {declared} bytes exceeds the {limit}-byte limit")
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await resp.content.read(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise ResponseError(f"answer exceeds the {limit}-byte limit")
-            chunks.append(chunk)
-        return b"".join(chunks)
+class CIClient(Transport):
+    """Typed calls for the CI pic-job, queue and template APIs and the COS listing API."""
 
     # -- CI pic jobs --
 
@@ -379,6 +128,16 @@ class CIClient:
         body = wire.build_queue_update(name, state, notify)
         data = await self._call("queue_update", "PUT", f"/picqueue/{queue_id}", body=body)
         return wire.parse_queue(data)
+
+    # -- templates --
+
+    async def template_exists(self, template_id: str) -> bool:
+        """Whether the PicProcess template exists (`GET /template?ids=`, DescribeMediaTemplates)."""
+        params = {"tag": "PicProcess", "ids": template_id, "pageNumber": "1", "pageSize": "10"}
+        ids = wire.parse_template_ids(
+            await self._call("template", "GET", "/template", params=params)
+        )
+        return template_id in ids
 
     # -- COS --
 

@@ -57,6 +57,8 @@ class JobRequest:
     callback: str | None = None
     callback_format: str | None = None
     callback_type: str | None = None
+    # CallBackMqConfig for callback_type TDMQ: (MqRegion, MqMode, MqName)
+    callback_mq: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

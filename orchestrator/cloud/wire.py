@@ -200,6 +200,10 @@ def build_submit(req: JobRequest) -> bytes:
         _sub(root, "CallBackFormat", req.callback_format)
     if req.callback_type:
         _sub(root, "CallBackType", req.callback_type)
+    if req.callback_mq:
+        mq = _sub(root, "CallBackMqConfig")
+        for name, value in zip(("MqRegion", "MqMode", "MqName"), req.callback_mq, strict=True):
+            _sub(mq, name, value)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
 
 
@@ -342,6 +346,12 @@ def parse_queue_page(body: bytes) -> QueuePage:
         total_count=_int(root, "TotalCount"),
         missing=_id_list(root, "NonExistPIDs"),
     )
+
+
+def parse_template_ids(body: bytes) -> list[str]:
+    """The TemplateIds of a `GET /template` answer (`<TemplateList>` elements)."""
+    root = parse_document(body)
+    return [t for el in _children(root, "TemplateList") if (t := _text(el, "TemplateId"))]
 
 
 def parse_queue(body: bytes) -> Queue:

@@ -7,7 +7,8 @@ means the default bucket. CI paths win over object keys: `GET /pic_jobs` is the 
 an object called `pic_jobs`, and keys under `_emulator/` are shadowed by the control routes.
 
 Every request goes through, in order: control routes (no auth, no faults) → job progression →
-fault injection → rate limit → signature verification → handler.
+fault injection → rate limit → signature verification → handler. The metadata service
+(`/_emulator/metadata/`) and the fake STS (a request with `X-TC-Action`) answer before all that.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator import auth, control, handlers, templates, wire
 from orchestrator.emulator.backend import Backend
 from orchestrator.emulator.callbacks import CallbackPolicy, Notifier
+from orchestrator.emulator.clock import SkewedClock
 from orchestrator.emulator.errors import (
     ApiError,
     CISlowDown,
@@ -38,6 +40,7 @@ from orchestrator.emulator.errors import (
     ServiceUnavailable,
 )
 from orchestrator.emulator.faults import Fault, FaultConfig, FaultInjector
+from orchestrator.emulator.metadata import METADATA_PREFIX, Issuer, serve_metadata, unknown_key
 from orchestrator.emulator.ratelimit import TokenBucket
 
 __all__ = ["CI_RATE", "ROUTES", "Call", "Emulator", "Limits", "Route", "create_app"]
@@ -71,10 +74,14 @@ class Emulator:
         limits: Limits | None = None,
         faults: FaultConfig | None = None,
         callbacks: CallbackPolicy | None = None,
+        issuer: Issuer | None = None,
+        clock: SkewedClock | None = None,
     ) -> None:
         self.backend = backend
         self.credentials = credentials
         self.notifier = Notifier(backend, callbacks)
+        self.issuer = issuer
+        self.clock = clock or SkewedClock()
         self._initial_limits = limits or Limits()
         self.faults = FaultInjector(faults)
         self.set_limits(self._initial_limits)
@@ -91,6 +98,17 @@ class Emulator:
         self.backend.reset()
         self.faults.configure(FaultConfig())
         self.set_limits(self._initial_limits)
+        if self.issuer is not None:
+            self.issuer.counts.clear()
+
+    def signing_key(self, secret_id: str, *, ci: bool, now: float) -> Credentials:
+        """The credentials a request signed by `secret_id` must match (static or issued)."""
+        if self.credentials is not None and secret_id == self.credentials.secret_id:
+            return self.credentials
+        found = None if self.issuer is None else self.issuer.lookup(secret_id, ci=ci, now=now)
+        if found is None:
+            raise unknown_key(ci)
+        return found
 
     def request_id(self) -> str:
         raw = f"{int(time.time()):x}_{uuid.uuid4().hex[:8]}_{next(self._request_ids)}"
@@ -221,6 +239,12 @@ def create_app(emulator: Emulator) -> web.Application:
     async def dispatch(request: web.Request) -> web.StreamResponse:
         raw_path, _, raw_query = request.raw_path.partition("?")
         path = unquote(raw_path)
+        if path.startswith(METADATA_PREFIX):
+            return serve_metadata(emulator.issuer, path)
+        if "X-TC-Action" in request.headers:
+            from orchestrator.emulator.sts import serve_sts
+
+            return await serve_sts(request, emulator.issuer)
         if path == "/_emulator" or path.startswith("/_emulator/"):
             return await control.dispatch(request, emulator, path)
         params = parse_qsl(raw_query, keep_blank_values=True)
@@ -243,6 +267,11 @@ def create_app(emulator: Emulator) -> web.Application:
         backend.stats.response("dropped" if isinstance(response, _Dropped) else response.status)
         return response
 
+    async def dated(request: web.Request, response: web.StreamResponse) -> None:
+        if emulator.clock.skew:
+            response.headers["Date"] = emulator.clock.http_date()
+
+    app.on_response_prepare.append(dated)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     app.cleanup_ctx.append(emulator.notifier.running)
     return app
@@ -282,18 +311,25 @@ async def _serve(call: Call) -> web.StreamResponse:
         return error_response(call, injected[fault])
     try:
         _admit(call)
-        if emulator.credentials is not None:
+        if emulator.credentials is not None or emulator.issuer is not None:
+            now = emulator.clock.now()
+            key: Credentials | Callable[[str], Credentials] = (
+                emulator.credentials
+                if emulator.issuer is None and emulator.credentials is not None
+                else lambda ak: emulator.signing_key(ak, ci=call.ci, now=now)
+            )
             auth.verify(
                 request.method,
                 call.path,
                 call.params,
                 request.headers.items(),
-                emulator.credentials,
+                key,
                 ci=call.ci,
-                now=time.time(),
+                now=now,
             )
         response = await call.route.handler(call)
     except ApiError as exc:
+        stats.refused(exc.code)
         response = error_response(call, exc)
     if fault is Fault.RESET_AFTER:
         return _drop(request)

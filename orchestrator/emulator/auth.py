@@ -14,7 +14,7 @@ signing window is checked against real time, not the emulator's advanced clock, 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from orchestrator.cloud.signing import Credentials, authorization, parse_authorization, uri_encode
 from orchestrator.emulator.errors import (
@@ -54,12 +54,13 @@ def verify(
     path: str,
     params: Iterable[tuple[str, str]],
     headers: Iterable[tuple[str, str]],
-    credentials: Credentials,
+    credentials: Credentials | Callable[[str], Credentials],
     *,
     ci: bool,
     now: float,
 ) -> None:
-    """Raise the CI (`ci`) or COS flavour of auth error unless the request is signed right."""
+    """Raise the CI (`ci`) or COS flavour of auth error unless the request is signed right.
+    `credentials` may be a lookup by SecretId (temporary credentials), raising when unknown."""
     param_list = list(params)
     header_map: dict[str, str] = {}
     # Canonical (encoded, lower-cased) name -> the name and value as received, as for the query:
@@ -75,6 +76,8 @@ def verify(
     query_map = {canonical: value for canonical, (_, value) in query.items()}
 
     fields = _authorization_fields(header_map, query_map, ci=ci)
+    if callable(credentials):
+        credentials = credentials(fields["q-ak"])
     if fields["q-ak"] != credentials.secret_id:
         raise _fail(ci, SecretidNotExist(), InvalidAccessKeyId())
     start, end = _window(fields, ci=ci)

@@ -86,6 +86,7 @@ async def _stats(request: web.Request, emulator: Emulator) -> Any:
     backend.tick()
     result = backend.stats.snapshot(times=request.query.get("times", "") not in ("", "0"))
     result["jobs"] = backend.job_counts()
+    result["credentials"] = {} if emulator.issuer is None else dict(emulator.issuer.counts)
     return result
 
 

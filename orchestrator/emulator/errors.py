@@ -18,6 +18,7 @@ __all__ = [
     "CIAccessDenied",
     "CISlowDown",
     "COSSlowDown",
+    "ExpiredToken",
     "InternalError",
     "InvalidAccessKeyId",
     "InvalidArgument",
@@ -194,6 +195,12 @@ class RequestTimeTooSkewed(ApiError):
     status = 403
     code = "RequestTimeTooSkewed"
     default_message = "The difference between the request time and the server's time is too large."
+
+
+class ExpiredToken(ApiError):
+    status = 400
+    code = "ExpiredToken"
+    default_message = "The provided token has expired."
 
 
 class COSSlowDown(ApiError):

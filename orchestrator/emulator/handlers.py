@@ -152,6 +152,9 @@ async def update_queue(call: Call) -> web.StreamResponse:
     return call.xml(wire.updated_queue_body(call.request_id, queue))
 
 
+# ---------------------------------------------------------------------- CI: templates
+
+
 # ---------------------------------------------------------------------- COS
 
 

@@ -26,7 +26,9 @@ from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.app import CI_RATE, Emulator, Limits, create_app
 from orchestrator.emulator.backend import QUEUE_MAX_SIZE, Backend, Progression, Settings
 from orchestrator.emulator.callbacks import CallbackPolicy
+from orchestrator.emulator.clock import SkewedClock
 from orchestrator.emulator.faults import FaultConfig
+from orchestrator.emulator.metadata import Issuer
 
 __all__ = [
     "EmulatorConfig",
@@ -52,6 +54,8 @@ class EmulatorConfig:
     CI's documented 100 req/s quota. `cos_rate` limits COS routes the same way (503 SlowDown).
     `seed` seeds the fault RNG when `faults.seed` is not set. `callbacks` says where job
     callbacks may go (loopback only by default) and how they are retried.
+    `temporary_credentials` (seconds) issues rotating temporary credentials (metadata service, fake STS) besides `credentials`;
+    `clock_skew` shifts the emulator's signing clock and `Date` headers.
     """
 
     data_dir: Path
@@ -69,6 +73,8 @@ class EmulatorConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     seed: int | None = None
     callbacks: CallbackPolicy = field(default_factory=CallbackPolicy)
+    temporary_credentials: float | None = None
+    clock_skew: float = 0.0
 
 
 def config_from_env(
@@ -99,8 +105,12 @@ def build_emulator(config: EmulatorConfig) -> Emulator:
     faults = config.faults
     if faults.seed is None and config.seed is not None:
         faults = FaultConfig.from_json({**faults.to_json(), "seed": config.seed})
+    clock = SkewedClock(config.clock_skew)
+    lifetime = config.temporary_credentials
     return Emulator(
         backend,
+        issuer=None if lifetime is None else Issuer(lifetime, clock.now),
+        clock=clock,
         credentials=config.credentials,
         limits=Limits(config.rate, config.burst, config.cos_rate, config.cos_burst),
         faults=faults,

@@ -33,6 +33,7 @@ class Stats:
         # 'attempts' and 'retries' count POSTs. The last failures are kept with their reason.
         self.callbacks: Counter[str] = Counter()
         self.callback_failures: deque[dict[str, str]] = deque(maxlen=_FAILURES_KEPT)
+        self.errors: Counter[str] = Counter()  # error answers per Code
 
     def request(self, route: str, *, ci: bool) -> None:
         self.requests[route] += 1
@@ -41,6 +42,9 @@ class Stats:
 
     def response(self, status: int | str) -> None:
         self.responses[str(status)] += 1
+
+    def refused(self, code: str) -> None:
+        self.errors[code] += 1
 
     def fault(self, route: str, kind: str) -> None:
         self.faults[route, kind] += 1
@@ -72,6 +76,7 @@ class Stats:
             "faults_by_route": {
                 route: dict(sorted(kinds.items())) for route, kinds in sorted(by_route.items())
             },
+            "errors": dict(sorted(self.errors.items())),
             "jobs_created": self.jobs_created,
             "submissions": [
                 {

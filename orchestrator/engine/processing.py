@@ -42,6 +42,7 @@ def job_template(manifest: Manifest, queue: Queue) -> JobTemplate:
         callback=job.callback,
         callback_format=job.callback_format,
         callback_type=job.callback_type,
+        callback_mq=job.callback_mq,
     )
 
 

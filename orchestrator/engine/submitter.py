@@ -39,6 +39,7 @@ class JobTemplate:
     callback: str | None = None
     callback_format: str | None = None
     callback_type: str | None = None
+    callback_mq: tuple[str, str, str] | None = None
 
     def request(self, item: Item) -> JobRequest:
         return JobRequest(
@@ -55,6 +56,7 @@ class JobTemplate:
             callback=self.callback,
             callback_format=self.callback_format,
             callback_type=self.callback_type,
+            callback_mq=self.callback_mq,
         )
 
 

@@ -1,7 +1,8 @@
 """The manifest: frozen dataclasses, loaded from TOML, validated with one-line located errors.
 
-model: the dataclasses; reading: bytes to TOML and where keys are written; validation: the
-schema; values: single-value checks shared with the CSV source and the planner.
+model: the dataclasses; reading: bytes to TOML and where keys are written; tables: typed
+getters with located errors; validation: the schema; values: single-value checks shared with
+the CSV source and the planner; notify: the [notify] settings.
 """
 
 from __future__ import annotations

@@ -36,6 +36,12 @@ class Target:
     region: str
     queue_id: str | None = None
     endpoint: str | None = None
+    # A source from orchestrator.tencent.CREDENTIAL_CHOICES; `profile` names a profile file entry.
+    credentials: str = "auto"
+    profile: str | None = None
+    # Full base URLs for private, internal or accelerated domains; their host is the Host header.
+    ci_endpoint: str | None = None
+    cos_endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +85,14 @@ class JobConfig:
     callback_type: str | None = None
     priority: tuple[PriorityRule, ...] = ()
     reprocess_changed: bool = False
+    # [job.callback_mq] for callback_type TDMQ: (region, mode, name)
+    callback_mq: tuple[str, str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Pacing, retries and the failure breaker."""
+    """Pacing, retries and the failure breaker. A manifest without `rate` gets its region's
+    quota (orchestrator.tencent.region_quota); defaults.RATE is the mainland regions' one."""
 
     rate: float = defaults.RATE
     concurrency: int = defaults.CONCURRENCY

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-from orchestrator.exceptions import ManifestError
 from orchestrator.manifest.model import (
     EMBEDDED_ENDPOINT,
     JobConfig,
@@ -27,22 +26,19 @@ from orchestrator.manifest.notify import (
     heartbeat_problem,
     notify_url_problem,
 )
-from orchestrator.manifest.reading import Locator, Where, read_toml
+from orchestrator.manifest.reading import Where, read_toml
+from orchestrator.manifest.tables import TableReader
 from orchestrator.manifest.values import (
     DATE_EXPECTED,
-    as_bool,
-    as_float,
-    as_int,
-    as_str,
     as_strings,
     as_utc,
-    cut,
     got,
     is_http_url,
     output_template_problem,
     short,
     user_data_problem,
 )
+from orchestrator.tencent import CREDENTIAL_CHOICES, MQ_MODES, MQ_REGIONS, region_quota
 
 __all__ = ["Validator", "load_manifest"]
 
@@ -54,13 +50,21 @@ def load_manifest(path: str | Path) -> Manifest:
     return Validator(shown, Path(path).resolve(), text, data).manifest()
 
 
-T = TypeVar("T")
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 _ROOT_KEYS = ("name", "ledger", "ledger_sync")
 _ROOT_TABLES = ("target", "source", "job", "limits", "notify")
 _NOTIFY_KEYS = ("urls", "on", "heartbeat")
-_TARGET_KEYS = ("bucket", "region", "queue_id", "endpoint")
+_TARGET_KEYS = (
+    "bucket",
+    "region",
+    "queue_id",
+    "endpoint",
+    "credentials",
+    "profile",
+    "ci_endpoint",
+    "cos_endpoint",
+)
 _SOURCE_KINDS: tuple[SourceKind, ...] = ("prefix", "csv", "inventory")
 _FILTER_KEYS = ("min_size", "max_size", "modified_after", "modified_before")
 _SOURCE_KEYS = (*_SOURCE_KINDS, "include", "exclude", *_FILTER_KEYS)
@@ -78,7 +82,9 @@ _JOB_KEYS = (
     "callback_type",
     "reprocess_changed",
     "priority",
+    "callback_mq",
 )
+_MQ_KEYS = ("region", "mode", "name")
 _RULE_KEYS = ("match", "job_level")
 _LIMIT_KEYS = (
     "rate",
@@ -90,122 +96,10 @@ _LIMIT_KEYS = (
 )
 
 
-def _label(where: Where) -> str:
-    """`[job]` for a table, `[job.priority #2]` for the second table of an array."""
-    names = ".".join(str(part) for part in where if isinstance(part, str))
-    index = [part for part in where if isinstance(part, int)]
-    if not names:
-        return ""
-    suffix = f" #{index[-1] + 1}" if index else ""
-    return f"[{names}{suffix}] "
-
-
-class Validator:
+class Validator(TableReader):
     """Builds a Manifest from parsed TOML, raising at the first problem it finds."""
 
-    def __init__(self, shown: str, path: Path, text: str, data: dict[str, Any]) -> None:
-        self.shown = shown
-        self.path = path
-        self.locator = Locator(text)
-        self.data = data
-
-    # Errors
-
-    def error(self, where: Where, message: str) -> ManifestError:
-        number = self.locator.line(where)
-        location = self.shown if number is None else f"{self.shown}:{number}"
-        return ManifestError(f"{location}: {message}")
-
-    def key_error(self, table: Where, key: str, problem: str) -> ManifestError:
-        return self.error((*table, key), f"{_label(table)}{key}: {problem}")
-
-    def check_keys(self, table: Where, values: Mapping[str, Any], valid: Sequence[str]) -> None:
-        for key, value in values.items():
-            if key in valid:
-                continue
-            if not table and isinstance(value, dict):
-                near = difflib.get_close_matches(key, _ROOT_TABLES, n=1)
-                hint = f" (did you mean [{near[0]}]?)" if near else ""
-                raise self.error((key,), f"unknown table [{cut(key)}]{hint}")
-            near = difflib.get_close_matches(key, valid, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise self.error((*table, key), f"{_label(table)}unknown key {short(key)}{hint}")
-
-    # Typed getters: each returns the default when the key is absent
-
-    def get(
-        self,
-        table: Where,
-        values: Mapping[str, Any],
-        key: str,
-        convert: Callable[[Any], T | None],
-        expected: str,
-    ) -> T | None:
-        if key not in values:
-            return None
-        value = values[key]
-        result = convert(value)
-        if result is None:
-            raise self.key_error(table, key, f"must be {expected}, got {got(value)}")
-        return result
-
-    def required(self, table: Where, values: Mapping[str, Any], key: str) -> None:
-        if key not in values:
-            raise self.error(table, f"{_label(table)}missing required key {key!r}")
-
-    def text(
-        self, table: Where, values: Mapping[str, Any], key: str, *, allow_empty: bool = False
-    ) -> str | None:
-        found = self.get(table, values, key, as_str, "a string")
-        if found == "" and not allow_empty:
-            raise self.key_error(table, key, "must not be empty")
-        return found
-
-    def required_text(
-        self, table: Where, values: Mapping[str, Any], key: str, *, allow_empty: bool = False
-    ) -> str:
-        self.required(table, values, key)
-        found = self.text(table, values, key, allow_empty=allow_empty)
-        assert found is not None
-        return found
-
-    def integer(
-        self, table: Where, values: Mapping[str, Any], key: str, minimum: int
-    ) -> int | None:
-        found = self.get(table, values, key, as_int, "an integer")
-        if found is not None and found < minimum:
-            raise self.key_error(table, key, f"must be at least {minimum}, got {cut(str(found))}")
-        return found
-
-    def number(self, table: Where, values: Mapping[str, Any], key: str) -> float | None:
-        return self.get(table, values, key, as_float, "a finite number")
-
-    def flag(self, table: Where, values: Mapping[str, Any], key: str) -> bool:
-        return self.get(table, values, key, as_bool, "true or false") or False
-
-    def level(self, table: Where, values: Mapping[str, Any], key: str) -> int | None:
-        found = self.get(table, values, key, as_int, "an integer")
-        if found is not None and found not in (0, 1, 2):
-            raise self.key_error(table, key, f"must be 0, 1 or 2, got {cut(str(found))}")
-        return found
-
-    def table(self, values: Mapping[str, Any], key: str, valid: Sequence[str]) -> dict[str, Any]:
-        if key not in values:
-            raise self.error((), f"missing required table [{key}]")
-        found = values[key]
-        if not isinstance(found, dict):
-            raise self.error((key,), f"{key}: must be a table, got {got(found)}")
-        self.check_keys((key,), found, valid)
-        return found
-
-    def one_of(self, table: Where, values: Mapping[str, Any], keys: Sequence[str]) -> str:
-        present = [key for key in keys if key in values]
-        if len(present) == 1:
-            return present[0]
-        options = ", ".join(keys[:-1]) + f" or {keys[-1]}"
-        got = " and ".join(present) if present else "none"
-        where = (*table, present[-1]) if present else table
-        raise self.error(where, f"{_label(table)}needs exactly one of {options}, got {got}")
+    root_tables = _ROOT_TABLES
 
     # Tables
 
@@ -232,7 +126,7 @@ class Validator:
             target=target,
             source=self.source(),
             job=self.job(target),
-            limits=self.limits(),
+            limits=self.limits(target.region),
             notify=self.notify(),
             ledger_sync="FULL" if sync.lower() == "full" else "NORMAL",
         )
@@ -249,7 +143,28 @@ class Validator:
                 "endpoint",
                 f"must be an http(s) URL or {EMBEDDED_ENDPOINT!r}, got {short(endpoint)}",
             )
-        return Target(bucket, region, self.text(where, values, "queue_id"), endpoint)
+        choice = self.text(where, values, "credentials") or "auto"
+        if choice not in CREDENTIAL_CHOICES:
+            raise self.key_error(
+                where,
+                "credentials",
+                f"must be one of {', '.join(CREDENTIAL_CHOICES)}, got {short(choice)}",
+            )
+        urls: dict[str, str | None] = {}
+        for key in ("ci_endpoint", "cos_endpoint"):
+            url = urls[key] = self.text(where, values, key)
+            if url is not None and not is_http_url(url):
+                raise self.key_error(where, key, f"must be an http(s) URL, got {short(url)}")
+        return Target(
+            bucket,
+            region,
+            self.text(where, values, "queue_id"),
+            endpoint,
+            credentials=choice,
+            profile=self.text(where, values, "profile"),
+            ci_endpoint=urls["ci_endpoint"],
+            cos_endpoint=urls["cos_endpoint"],
+        )
 
     def source(self) -> SourceConfig:
         where: Where = ("source",)
@@ -314,9 +229,9 @@ class Validator:
         if problem is not None:
             raise self.key_error(where, "user_data", problem)
         callback = self.text(where, values, "callback")
-        if callback is not None and not is_http_url(callback):
+        if callback is not None and callback != "no" and not is_http_url(callback):
             raise self.key_error(
-                where, "callback", f"must be an http(s) URL, got {short(callback)}"
+                where, "callback", f"must be an http(s) URL or 'no', got {short(callback)}"
             )
         callback_format = self.text(where, values, "callback_format")
         if callback_format not in (None, "JSON", "XML"):
@@ -324,10 +239,11 @@ class Validator:
                 where, "callback_format", f"must be 'JSON' or 'XML', got {short(callback_format)}"
             )
         callback_type = self.text(where, values, "callback_type")
-        if callback_type not in (None, "Url"):
+        if callback_type not in (None, "Url", "TDMQ"):
             raise self.key_error(
-                where, "callback_type", f"must be 'Url', got {short(callback_type)}"
+                where, "callback_type", f"must be 'Url' or 'TDMQ', got {short(callback_type)}"
             )
+        callback_mq = self.callback_mq(values, callback_type)
         return JobConfig(
             template_id=operation_value if operation == "template_id" else None,
             process_rule=operation_value if operation == "process_rule" else None,
@@ -342,7 +258,35 @@ class Validator:
             callback_type=callback_type,
             priority=self.priority(values),
             reprocess_changed=self.flag(where, values, "reprocess_changed"),
+            callback_mq=callback_mq,
         )
+
+    def callback_mq(
+        self, job: Mapping[str, Any], callback_type: str | None
+    ) -> tuple[str, str, str] | None:
+        where: Where = ("job", "callback_mq")
+        if "callback_mq" not in job:
+            if callback_type == "TDMQ":
+                raise self.error(
+                    ("job", "callback_type"),
+                    "[job] callback_type 'TDMQ' needs a [job.callback_mq] table",
+                )
+            return None
+        values = job["callback_mq"]
+        if not isinstance(values, dict):
+            raise self.key_error(("job",), "callback_mq", f"must be a table, got {got(values)}")
+        if callback_type != "TDMQ":
+            raise self.error(where, "[job.callback_mq] needs callback_type = 'TDMQ' in [job]")
+        self.check_keys(where, values, _MQ_KEYS)
+        region = self.required_text(where, values, "region")
+        if region not in MQ_REGIONS:
+            raise self.key_error(
+                where, "region", f"must be one of {', '.join(MQ_REGIONS)}, got {short(region)}"
+            )
+        mode = self.text(where, values, "mode") or "Queue"
+        if mode not in MQ_MODES:
+            raise self.key_error(where, "mode", f"must be 'Queue' or 'Topic', got {short(mode)}")
+        return region, mode, self.required_text(where, values, "name")
 
     def priority(self, job: Mapping[str, Any]) -> tuple[PriorityRule, ...]:
         rules = job.get("priority", [])
@@ -361,12 +305,12 @@ class Validator:
             parsed.append(PriorityRule(match, level))
         return tuple(parsed)
 
-    def limits(self) -> Limits:
+    def limits(self, region: str) -> Limits:
+        defaults = Limits(rate=region_quota(region))
         if "limits" not in self.data:
-            return Limits()
+            return defaults
         where: Where = ("limits",)
         values = self.table(self.data, "limits", _LIMIT_KEYS)
-        defaults = Limits()
         rate = self.number(where, values, "rate")
         if rate is not None and rate <= 0:
             raise self.key_error(where, "rate", f"must be greater than 0, got {rate:g}")

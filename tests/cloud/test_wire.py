@@ -263,3 +263,16 @@ def test_service_errors_are_classified_by_status_and_code(
         ).disposition
         is disposition
     )
+
+
+def test_the_submit_body_carries_callback_no_and_the_tdmq_config() -> None:
+    request = JobRequest(
+        "a.png", "out", "ap-chongqing", "o/a.png", callback="no", callback_type="TDMQ",
+        callback_mq=("gz", "Topic", "jobs"),
+    )  # fmt: skip
+    body = wire.build_submit(request).decode()
+    assert "<CallBack>no</CallBack>" in body
+    assert (
+        "<CallBackMqConfig><MqRegion>gz</MqRegion><MqMode>Topic</MqMode><MqName>jobs</MqName>"
+        "</CallBackMqConfig>"
+    ) in body

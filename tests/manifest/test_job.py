@@ -99,12 +99,17 @@ def test_output_template_may_use_every_placeholder_and_escaped_braces() -> None:
             "thumbs.toml:13: [job] callback_format: must be 'JSON' or 'XML', got 'json'",
         ),
         (
+            'callback_type = "Kafka"',
+            "thumbs.toml:13: [job] callback_type: must be 'Url' or 'TDMQ', got 'Kafka'",
+        ),
+        (
             'callback_type = "TDMQ"',
-            "thumbs.toml:13: [job] callback_type: must be 'Url', got 'TDMQ'",
+            "thumbs.toml:13: [job] callback_type 'TDMQ' needs a [job.callback_mq] table",
         ),
         (
             'callback = "hooks.example.com/ci"',
-            "thumbs.toml:13: [job] callback: must be an http(s) URL, got 'hooks.example.com/ci'",
+            "thumbs.toml:13: [job] callback: must be an http(s) URL or 'no',"
+            " got 'hooks.example.com/ci'",
         ),
     ],
 )

@@ -1,0 +1,315 @@
+"""The request path under every client call: one session per run, a request signed afresh with
+the current credentials and the service's time, and one error boundary.
+
+A call makes one HTTP request (retries belong to `orchestrator.cloud.retry`) and raises only
+`orchestrator.exceptions.CIError` subclasses. Two refusals are answered here, once each per call,
+because only a new signature can fix them: a clock-skew refusal (re-signed with the service's
+time) and an expired-credentials refusal (re-signed with fresh credentials).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Protocol, Self
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from orchestrator import defaults
+from orchestrator.cloud import wire
+from orchestrator.cloud.clock import ServiceClock, is_skew_error
+from orchestrator.cloud.credentials import CredentialProvider, is_expired_credentials
+from orchestrator.cloud.signing import Credentials, authorization, uri_encode
+from orchestrator.exceptions import (
+    ConnectError,
+    DisconnectError,
+    ReadTimeout,
+    ResponseError,
+    ServiceError,
+    TLSError,
+    TransportError,
+)
+
+__all__ = ["ClientSettings", "Limiter", "MiB", "Transport", "translate_errors"]
+
+MiB = 1024 * 1024
+
+
+class Limiter(Protocol):
+    """What the client needs from a rate limiter: pacing, and feedback on throttling."""
+
+    async def acquire(self) -> None: ...
+
+    def on_throttle(self, retry_after: float | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach CI and COS. Without `endpoint`, the public Tencent Cloud hosts are used.
+    `ci_endpoint`/`cos_endpoint` are full base URLs (private, internal or accelerated domains)
+    whose host is also the Host header; `endpoint` (the emulator) keeps the public Host."""
+
+    bucket: str
+    region: str
+    credentials: Credentials
+    endpoint: str | None = None
+    concurrency: int = defaults.CONCURRENCY
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    total_timeout: float = 60.0
+    max_body: int = 16 * MiB
+    sign_window: int = 900
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+    ci_endpoint: str | None = None
+    cos_endpoint: str | None = None
+
+    def _own_endpoint(self, service: str) -> str | None:
+        return self.ci_endpoint if service == "ci" else self.cos_endpoint
+
+    def host(self, service: str) -> str:
+        own = self._own_endpoint(service)
+        if own:
+            url = URL(own)
+            port = f":{url.explicit_port}" if url.explicit_port else ""
+            return f"{url.raw_host}{port}"
+        return f"{self.bucket}.{service}.{self.region}.myqcloud.com"
+
+    def base_url(self, service: str) -> URL:
+        own = self._own_endpoint(service)
+        if own:
+            return URL(own.rstrip("/"))
+        if self.endpoint:
+            return URL(self.endpoint.rstrip("/"))
+        return URL(f"https://{self.host(service)}")
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """The one place where aiohttp's and asyncio's exceptions become ours."""
+    try:
+        yield
+    except aiohttp.ClientSSLError as exc:
+        raise TLSError(f"TLS failure: {_describe(exc)}") from None
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        raise ConnectError(f"cannot connect: {_describe(exc)}") from None
+    except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
+        raise ReadTimeout(f"timed out waiting for the answer{_suffix(exc)}") from None
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+        raise DisconnectError(f"connection lost mid-answer: {_describe(exc)}") from None
+    except aiohttp.ClientResponseError as exc:
+        raise ResponseError(f"unreadable answer: {_describe(exc)}") from None
+    except (aiohttp.ClientOSError, ConnectionError) as exc:
+        raise DisconnectError(f"connection error: {_describe(exc)}") from None
+    except aiohttp.InvalidURL as exc:
+        raise ConnectError(f"invalid endpoint URL: {exc}") from None
+    except aiohttp.ClientError as exc:
+        raise TransportError(f"HTTP client error: {_describe(exc)}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # some aiohttp errors cannot render without their request
+        text = ""
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _suffix(exc: BaseException) -> str:
+    text = _describe(exc)
+    return "" if text == type(exc).__name__ else f": {text}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class Transport:
+    """Signed requests to CI and COS over one session, at most `concurrency` at a time."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        limiter: Limiter | None = None,
+        session: aiohttp.ClientSession | None = None,
+        credentials: CredentialProvider | None = None,
+    ) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.throttled: Counter[int] = Counter()  # throttled answers per Unix second
+        self.clock = ServiceClock(settings.clock)
+        self.credentials = credentials or CredentialProvider.static(settings.credentials)
+        # Temporary credentials are judged by the service's time, as the client signs.
+        self.credentials.clock = self.clock.now
+        self._session = session
+        self._own_session = session is None
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self.last_date: str | None = None  # the Date of the last success, for `picjobs check`
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            s = self.settings
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=s.concurrency, keepalive_timeout=10.0),
+                timeout=aiohttp.ClientTimeout(
+                    total=s.total_timeout, sock_connect=s.connect_timeout, sock_read=s.read_timeout
+                ),
+                auto_decompress=True,
+                skip_auto_headers=("User-Agent",),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        await self.credentials.close()
+        if self._session is not None and self._own_session:
+            await self._session.close()
+        self._session = None
+
+    async def _call(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        service: str = "ci",
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str = "application/xml",
+        decompress: bool = True,
+    ) -> bytes:
+        async with self._open(
+            op,
+            method,
+            path,
+            service=service,
+            params=params,
+            body=body,
+            content_type=content_type,
+            decompress=decompress,
+        ) as resp:
+            return await self._read_bounded(resp)
+
+    @contextlib.asynccontextmanager
+    async def _open(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        service: str = "ci",
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str = "application/xml",
+        decompress: bool = True,
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send one signed request; yield the response once it is known to be a success (an
+        error answer is read and raised as a ServiceError)."""
+        s = self.settings
+        params = dict(params or {})
+        unsigned = {"Host": s.host(service)}
+        if body is not None:
+            unsigned["Content-Type"] = content_type
+            unsigned["Content-Length"] = str(len(body))
+        query = "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in params.items())
+        base = s.base_url(service)
+        # Built, not joined: URL.join would resolve '.' and '..' in keys such as 'a/../b.jpg'
+        # and request another object than the one signed.
+        url = URL.build(
+            scheme=base.scheme,
+            host=base.raw_host or "",
+            port=base.explicit_port,
+            path=base.raw_path.rstrip("/") + quote(path, safe="/-_.~,"),
+            query_string=query,
+            encoded=True,
+        )
+        corrected = refreshed = False
+        while True:
+            if service == "ci" and self.limiter is not None:
+                await self.limiter.acquire()
+            session = self._get_session()
+            async with self._slots:
+                # Signed last, after any wait: the credentials must outlive the request's trip.
+                creds = await self.credentials.get()
+                offset = self.clock.offset
+                headers = dict(unsigned)
+                if creds.token:
+                    headers[f"x-{service}-security-token"] = creds.token
+                now = int(self.clock.now())
+                headers["Authorization"] = authorization(
+                    method, path, params, headers, creds, now - 60, now + s.sign_window
+                )
+                with translate_errors():
+                    async with session.request(
+                        method,
+                        url,
+                        data=body,
+                        headers=headers,
+                        allow_redirects=False,
+                        auto_decompress=decompress,
+                        timeout=timeout or session.timeout,
+                    ) as resp:
+                        if resp.status < 300:
+                            self.last_date = resp.headers.get("Date")
+                            yield resp
+                            return
+                        error = wire.parse_error(
+                            resp.status,
+                            await self._read_bounded(resp),
+                            resp.headers.get("Content-Type", ""),
+                            _retry_after(resp.headers.get("Retry-After")),
+                        )
+                        date = resp.headers.get("Date")
+            if not corrected and is_skew_error(error):
+                corrected = True
+                self.clock.correct(date)
+                if self.clock.offset != offset:
+                    continue
+            if not refreshed and self.credentials.temporary and is_expired_credentials(error):
+                refreshed = True
+                await self.credentials.expired(creds)
+                continue
+            self._refused(error)
+
+    def _refused(self, error: ServiceError) -> None:
+        if error.throttled:
+            self.throttled[int(time.time())] += 1
+            if self.limiter is not None:
+                self.limiter.on_throttle(error.retry_after)
+        raise error
+
+    async def _read_bounded(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self.settings.max_body
+        declared = resp.content_length
+        if declared is not None and declared > limit:
+            raise ResponseError(f"answer of {declared} bytes exceeds the {limit}-byte limit")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await resp.content.read(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise ResponseError(f"answer exceeds the {limit}-byte limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
