@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Final, Literal
 
 from orchestrator import defaults
+from orchestrator.shard import Shard
 
 __all__ = [
     "EMBEDDED_ENDPOINT",
     "JobConfig",
+    "LedgerJournal",
     "Limits",
     "Manifest",
     "PriorityRule",
@@ -23,6 +25,8 @@ __all__ = [
 ]
 
 SourceKind = Literal["prefix", "csv", "inventory"]
+# SQLite's journal for the ledger: "auto" is WAL, or a rollback journal on a network mount.
+LedgerJournal = Literal["auto", "wal", "delete"]
 # `[target] endpoint = "embedded"` runs the emulator in-process (the demo does).
 EMBEDDED_ENDPOINT: Final = "embedded"
 
@@ -90,6 +94,7 @@ class Limits:
     min_finished: int = 100
     max_failure_percent: float = 50.0
     max_consecutive_same_error: int = 20
+    ledger_journal: LedgerJournal = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,8 @@ class Manifest:
     limits: Limits = field(default_factory=Limits)
     # SQLite `synchronous`: NORMAL survives a killed process; FULL also survives power loss.
     ledger_sync: Literal["NORMAL", "FULL"] = "NORMAL"
+    # Set by `run --shard K/N` (see orchestrator.shard): only this shard's objects are planned.
+    shard: Shard | None = None
 
     @property
     def operation_fingerprint(self) -> str:
