@@ -1,8 +1,8 @@
 """Which SQLite journal a ledger uses: WAL, or a rollback journal on a network filesystem.
 
 WAL keeps its index in shared memory (`-shm`, mmapped), which processes on two machines cannot
-share: over NFS, CIFS, CephFS or a FUSE filesystem (COSFS, JuiceFS, ...) a reader on another
-node can see a torn ledger. A rollback journal ("delete") needs only the byte-range locks those
+share: over NFS, CIFS, CephFS or a FUSE filesystem (JuiceFS, ...) a reader on another
+node can see a torn ledger. A rollback journal ("delete") needs only the byte-range locks such
 filesystems do support.
 """
 
