@@ -514,6 +514,21 @@ def _expand(bench: Bench) -> Measured:
     return bench.large_expansion
 
 
+SHARD = "3/8"
+
+
+def _expand_one_shard(bench: Bench) -> Measured:
+    """The same expansion as shard 3 of 8, into its own ledger, stopped the same way."""
+    manifest = _large_manifest(bench)
+    for stale in manifest.parent.joinpath(".picjobs").glob("large.shard-*"):
+        stale.unlink()
+    bench.reset()
+    bench.emulator.pause_queue()
+    bench.progress(f"6: expanding shard {SHARD} of the {bench.sizes.manifest_rows:,}-row CSV")
+    rows = bench.sizes.manifest_rows
+    return bench.picjobs(manifest, "--shard", SHARD, timeout=max(60.0, 300.0 * rows / 1_000_000))
+
+
 def _dry_run_timeout(rows: int) -> float:
     """Eight times the expansion target: enough to see the peak RSS, bounded in time."""
     return max(60.0, 120.0 * rows / 1_000_000)
@@ -544,6 +559,9 @@ def large_manifests(bench: Bench) -> list[Figure]:
     if expanded_at is None:  # stopped before expanding everything: the time so far
         expanded_at, how = expansion.wall, "no 'expanded:' line; wall time until stopped"
     _finish_every_item(ledger)
+    shard = _expand_one_shard(bench)
+    shard_at = shard.first_line_time("expanded:")
+    shard_note = bench.check("shard expansion run", shard, expect=2)
 
     manifest = _large_manifest(bench)
     bench.reset()
@@ -561,6 +579,18 @@ def large_manifests(bench: Bench) -> list[Figure]:
             _join(how, f"{rows / expanded_at:,.0f} rows/s", expansion.other_load, note),
         ),
         at_most(name, "expansion into the ledger, peak RSS", expansion.max_rss_mib, 100, "MiB"),
+        at_most(
+            name,
+            f"expansion of shard {SHARD} (reads every row, keeps its own), time",
+            shard_at,
+            expanded_at,
+            "s",
+            _join(
+                "no more than the unsharded expansion above",
+                shard.other_load,
+                shard_note or ("" if shard_at is not None else "no 'expanded:' line"),
+            ),
+        ),
         at_most(
             name,
             "run --dry-run, peak RSS",

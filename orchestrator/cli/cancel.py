@@ -57,7 +57,11 @@ def cancel_command(
         manifest = load(manifest_path, ledger)
         if not manifest.ledger_path.exists():
             raise UsageError(f"{manifest.ledger_path}: no ledger yet; run the manifest first")
-        with Ledger.open(manifest.ledger_path, synchronous=manifest.ledger_sync) as db:
+        with Ledger.open(
+            manifest.ledger_path,
+            synchronous=manifest.ledger_sync,
+            journal=manifest.limits.ledger_journal,
+        ) as db:
             db.lock()
             report = asyncio.run(cancel(db, lambda: connect(manifest), pending=pending))
     if as_json:

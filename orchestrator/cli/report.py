@@ -7,27 +7,44 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Iterable
+from typing import IO
 
 import click
 
 from orchestrator.cli._common import errors, ledger_option, load, manifest_argument, open_output
 from orchestrator.exceptions import UsageError
 from orchestrator.htmlreport import render_html
-from orchestrator.ledger import Ledger, State
+from orchestrator.ledger import ItemRow, Ledger, State
 from orchestrator.report import failed_manifest, status, write_report
+from orchestrator.shard import MAX_SHARDS
+from orchestrator.shardset import ShardRows, shards_status
+
+shards_option = click.option(
+    "--shards",
+    type=click.IntRange(1, MAX_SHARDS),
+    metavar="N",
+    help="Read the N shard ledgers of `run --shard K/N` as one.",
+)
 
 
 @click.command("status")
 @manifest_argument
 @ledger_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status_command(manifest_path: str, ledger: str | None, as_json: bool) -> None:
+@shards_option
+def status_command(
+    manifest_path: str, ledger: str | None, as_json: bool, shards: int | None
+) -> None:
     """Counts per state from the ledger of MANIFEST."""
+    if shards is not None:
+        _shards_status(manifest_path, ledger, as_json, shards)
+        return
     with errors():
         manifest = load(manifest_path, ledger)
         if not manifest.ledger_path.exists():
             raise UsageError(f"{manifest.ledger_path}: no ledger yet; run the manifest first")
-        with Ledger.open(manifest.ledger_path) as db:
+        with Ledger.open(manifest.ledger_path, journal=manifest.limits.ledger_journal) as db:
             info = status(db)
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -59,16 +76,33 @@ def status_command(manifest_path: str, ledger: str | None, as_json: bool) -> Non
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), help="Write here instead of stdout."
 )
+@shards_option
 def report_command(
-    manifest_path: str, ledger: str | None, fmt: str, failed_only: bool, output: str | None
+    manifest_path: str,
+    ledger: str | None,
+    fmt: str,
+    failed_only: bool,
+    output: str | None,
+    shards: int | None,
 ) -> None:
     """One line per item: input, output, JobId, level, state, Code, Message, attempts, times.
 
-    With --format html: one self-contained page of counts, charts and failures."""
+    With --format html: one self-contained page of counts, charts and failures.
+    With --shards N, the items of all N shard ledgers; a shard ledger that is missing or being
+    written by a run is named on stderr.
+    """
     with errors():
         if fmt == "html" and (output is None or failed_only):
             raise UsageError("--format html needs -o FILE and cannot take --failed-only")
         manifest = load(manifest_path, ledger)
+        states = [State.FAILED] if failed_only else None
+        if shards is not None:
+            merged = ShardRows(manifest, shards, states)
+            with open_output(output) as out:
+                _write(merged, out, fmt, failed_only)
+            for problem in merged.problems:
+                click.echo(f"picjobs: warning: {problem}", err=True)
+            return
         if not manifest.ledger_path.exists():
             raise UsageError(f"{manifest.ledger_path}: no ledger yet; run the manifest first")
         if fmt == "html":
@@ -78,17 +112,39 @@ def report_command(
                 out.write(page)
             return
         with (
-            Ledger.open(manifest.ledger_path) as db,
+            Ledger.open(manifest.ledger_path, journal=manifest.limits.ledger_journal) as db,
             open_output(output) as out,
-            contextlib.closing(db.iter_items([State.FAILED] if failed_only else None)) as rows,
+            contextlib.closing(db.iter_items(states)) as rows,
         ):
-            try:
-                if failed_only:
-                    csv.writer(out, lineterminator="\n").writerows(failed_manifest(rows))
-                else:
-                    write_report(rows, out, fmt)
-                out.flush()
-            except BrokenPipeError:
-                # `picjobs report | head`: the reader has all it wanted.
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                sys.exit(0)
+            _write(rows, out, fmt, failed_only)
+
+
+def _write(rows: Iterable[ItemRow], out: IO[str], fmt: str, failed_only: bool) -> None:
+    try:
+        if failed_only:
+            csv.writer(out, lineterminator="\n").writerows(failed_manifest(rows))
+        else:
+            write_report(rows, out, fmt)
+        out.flush()
+    except BrokenPipeError:
+        # `picjobs report | head`: the reader has all it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+
+
+def _shards_status(manifest_path: str, ledger: str | None, as_json: bool, count: int) -> None:
+    with errors():
+        manifest = load(manifest_path, ledger)
+        info = shards_status(manifest, count)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    read = count - len(info["missing"]) - len(info["unreadable"])
+    click.echo(f"{manifest.name}: {info['total']} items in {read} of {count} shard ledgers")
+    for state, n in info["counts"].items():
+        click.echo(f"  {state:<11}{n:>9}")
+    if info["running"]:
+        eta = info["eta_seconds"]
+        click.echo(f"  running at {info['rate']:g} jobs/s, ETA {'-' if eta is None else f'{eta}s'}")
+    for problem in info["problems"]:
+        click.echo(f"  {problem}")

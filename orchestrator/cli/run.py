@@ -34,6 +34,7 @@ from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import Manifest
 from orchestrator.notify.watch import Watch, watching
 from orchestrator.report import run_metrics, summary_line, write_metrics
+from orchestrator.shard import check_shard_count, parse_shard, sharded
 
 
 @click.command("run")
@@ -43,6 +44,12 @@ from orchestrator.report import run_metrics, summary_line, write_metrics
 @click.option("--dry-run", is_flag=True, help="Print the plan; submit nothing.")
 @click.option("--rate", type=click.FloatRange(min=0.01), help="CI requests per second.")
 @click.option("--concurrency", type=click.IntRange(min=1), help="HTTP requests in flight.")
+@click.option(
+    "--shard",
+    metavar="K/N",
+    help="Process only shard K of N (0 <= K < N <= 1024), with its own ledger and 1/N of the"
+    " rate and connections: `--shard $(JOB_COMPLETION_INDEX)/8` in a Kubernetes Indexed Job.",
+)
 @click.option("--resume-queue", is_flag=True, help="Resume a Paused queue before submitting.")
 @click.option("--retry-failed", is_flag=True, help="Queue failed items again (history is kept).")
 @click.option(
@@ -68,6 +75,7 @@ def run_command(
     dry_run: bool,
     rate: float | None,
     concurrency: int | None,
+    shard: str | None,
     resume_queue: bool,
     retry_failed: bool,
     deadline: float | None,
@@ -79,6 +87,7 @@ def run_command(
     """Expand MANIFEST into jobs, submit them and wait for every one to finish.
 
     Running it again resumes: finished items are skipped, interrupted ones reconciled.
+    With --shard K/N, --rate, --concurrency and [limits] are totals for all N shards.
 
     \b
     Exit codes: 0 all succeeded, 1 some failed, 2 usage or manifest error,
@@ -93,6 +102,12 @@ def run_command(
             limits, rate=rate or limits.rate, concurrency=concurrency or limits.concurrency
         )
         manifest = dataclasses.replace(manifest, limits=limits)
+        if shard is not None:
+            part = parse_shard(shard)
+            if not dry_run:
+                check_shard_count(manifest.ledger_path, part)
+            manifest = sharded(manifest, part)
+            limits = manifest.limits
         if dry_run:
             plan = asyncio.run(_dry_run(manifest))
             click.echo("\n".join(_plan_lines(manifest.name, plan)))
@@ -125,7 +140,11 @@ async def _run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, stop, sig)
-    with Ledger.open(manifest.ledger_path, synchronous=manifest.ledger_sync) as ledger:
+    with Ledger.open(
+        manifest.ledger_path,
+        synchronous=manifest.ledger_sync,
+        journal=manifest.limits.ledger_journal,
+    ) as ledger:
         stale = ledger.lock()
         if stale is not None:
             log.warning("taking over the lock of a run that ended without releasing it (%s)", stale)
@@ -142,8 +161,9 @@ async def _run(
                 last_success_at=ledger.meta_get("last_success_at"),
             )
             write_metrics(metrics_file, metrics)
+    name = manifest.name if manifest.shard is None else f"{manifest.name} shard {manifest.shard}"
     lines = [
-        f"{manifest.name}: {summary_line(report.counts)} "
+        f"{name}: {summary_line(report.counts)} "
         f"({report.submitted} submitted this run, {report.seconds:.1f}s); exit {report.exit_code}",
     ]
     if report.message:

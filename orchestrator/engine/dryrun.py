@@ -39,13 +39,13 @@ async def dry_run(manifest: Manifest, client: CIClient, retrier: Retrier | None 
     with tempfile.TemporaryDirectory() as tmp, Ledger.open(Path(tmp) / "plan.sqlite") as plan:
         with plan.loading() as loader:
             expansion = await expand(manifest, client, loader.add, retrier=retrier)
-        done = _already_final(manifest.ledger_path, plan)
+        done = _already_final(manifest, plan)
         levels = plan.level_counts(State.PENDING)
     return Plan(expansion.seen, expansion.matched, levels, done, manifest.limits.rate)
 
 
-def _already_final(ledger_path: Path, plan: Ledger) -> int:
-    if not ledger_path.exists():
+def _already_final(manifest: Manifest, plan: Ledger) -> int:
+    if not manifest.ledger_path.exists():
         return 0
-    with Ledger.open(ledger_path) as real:
+    with Ledger.open(manifest.ledger_path, journal=manifest.limits.ledger_journal) as real:
         return real.count_final_of(plan)

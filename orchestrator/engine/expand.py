@@ -64,7 +64,13 @@ async def expand(
     """Plan every object the source yields and hand the items to `add` one batch at a time."""
     plan = Planner(manifest).record
     object_filter = ObjectFilter(manifest.source)
-    keep = None if object_filter.passes_everything else object_filter.matches
+    keep: Callable[[ObjectRef], bool] | None = (
+        None if object_filter.passes_everything else object_filter.matches
+    )
+    if manifest.shard is not None:
+        # Other shards' objects are dropped first, before the filters and planning: a shard of
+        # N pays for its hash per row and for planning only its 1/N of them.
+        keep = _both(manifest.shard.keeper(), keep)
     result = Expansion()
     # Expansion makes millions of short-lived tuples and no reference cycles: the cyclic
     # collector would only walk them (3 % of a million-row expansion).
@@ -80,3 +86,11 @@ async def expand(
         if collecting:
             gc.enable()
     return result
+
+
+def _both(
+    first: Callable[[ObjectRef], bool], then: Callable[[ObjectRef], bool] | None
+) -> Callable[[ObjectRef], bool]:
+    if then is None:
+        return first
+    return lambda ref: first(ref) and then(ref)

@@ -72,6 +72,8 @@ class Processing:
         self.message = ""
         self.breaker = Breaker(manifest.limits)
         cap = int((queue.max_size or defaults.QUEUE_MAX_SIZE) * queue_fill)
+        if manifest.shard is not None:  # N shards share one queue
+            cap = manifest.shard.queue_share(cap)
         outstanding = Outstanding(cap, ledger.outstanding_count())
         self.submitter = Submitter(
             client,

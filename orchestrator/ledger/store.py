@@ -15,6 +15,7 @@ from typing import Any, Literal, Self
 
 from orchestrator.ledger import schema
 from orchestrator.ledger.errors import guarded, ledger_error, translating
+from orchestrator.ledger.journal import Journal, choose_journal
 from orchestrator.ledger.lock import LockInfo, RunLock, lock_holder
 from orchestrator.timefmt import format_utc, utc_now
 
@@ -39,10 +40,19 @@ class Store:
         path: Path,
         *,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        journal: Journal = "auto",
         clock: Callable[[], datetime] = utc_now,
     ) -> Self:
+        """Open (creating if need be) and migrate the ledger at `path`.
+
+        `journal` "wal" or "delete" sets SQLite's journal mode; "auto" is WAL, or "delete" when
+        the ledger's folder is a network mount (orchestrator.ledger.journal says why).
+        """
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+        if journal not in ("auto", "wal", "delete"):
+            raise ValueError(f"journal must be auto, wal or delete, not {journal!r}")
+        wanted = choose_journal(journal, path)
         with translating(path, "open ledger"):
             schema.prepare_file(path)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -60,9 +70,11 @@ class Store:
                 # class a system call or two whatever its size, and a bulk load writes every
                 # page: 16 KiB pages make a million-item expansion a fifth faster.
                 conn.execute("PRAGMA page_size = 16384")
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise ledger_error(path, "open ledger", f"WAL journal not available ({mode})")
+                mode = conn.execute(f"PRAGMA journal_mode = {wanted.upper()}").fetchone()[0]
+                if str(mode).lower() != wanted:
+                    raise ledger_error(
+                        path, "open ledger", f"{wanted} journal not available (still {mode})"
+                    )
             with translating(path, "migrate ledger"):
                 schema.migrate(conn, path, ledger.atomic)
         except BaseException:

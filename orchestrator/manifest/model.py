@@ -11,10 +11,12 @@ from typing import Final, Literal
 
 from orchestrator import defaults
 from orchestrator.manifest.notify import NotifyConfig
+from orchestrator.shard import Shard
 
 __all__ = [
     "EMBEDDED_ENDPOINT",
     "JobConfig",
+    "LedgerJournal",
     "Limits",
     "Manifest",
     "PriorityRule",
@@ -24,6 +26,8 @@ __all__ = [
 ]
 
 SourceKind = Literal["prefix", "csv", "inventory"]
+# SQLite's journal for the ledger: "auto" is WAL, or a rollback journal on a network mount.
+LedgerJournal = Literal["auto", "wal", "delete"]
 # `[target] endpoint = "embedded"` runs the emulator in-process (the demo does).
 EMBEDDED_ENDPOINT: Final = "embedded"
 
@@ -100,6 +104,7 @@ class Limits:
     min_finished: int = 100
     max_failure_percent: float = 50.0
     max_consecutive_same_error: int = 20
+    ledger_journal: LedgerJournal = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,8 @@ class Manifest:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # SQLite `synchronous`: NORMAL survives a killed process; FULL also survives power loss.
     ledger_sync: Literal["NORMAL", "FULL"] = "NORMAL"
+    # Set by `run --shard K/N` (see orchestrator.shard): only this shard's objects are planned.
+    shard: Shard | None = None
 
     @property
     def operation_fingerprint(self) -> str:

@@ -12,6 +12,7 @@ from typing import Any, cast
 from orchestrator.manifest.model import (
     EMBEDDED_ENDPOINT,
     JobConfig,
+    LedgerJournal,
     Limits,
     Manifest,
     PriorityRule,
@@ -93,6 +94,7 @@ _LIMIT_KEYS = (
     "min_finished",
     "max_failure_percent",
     "max_consecutive_same_error",
+    "ledger_journal",
 )
 
 
@@ -320,6 +322,11 @@ class Validator(TableReader):
                 where, "max_failure_percent", f"must be between 0 and 100, got {percent:g}"
             )
         same_error = self.integer(where, values, "max_consecutive_same_error", 1)
+        journal = (self.text(where, values, "ledger_journal") or "auto").lower()
+        if journal not in ("auto", "wal", "delete"):
+            raise self.key_error(
+                where, "ledger_journal", f"must be 'auto', 'wal' or 'delete', got {short(journal)}"
+            )
         return Limits(
             rate=defaults.rate if rate is None else rate,
             concurrency=_or(self.integer(where, values, "concurrency", 1), defaults.concurrency),
@@ -327,6 +334,7 @@ class Validator(TableReader):
             min_finished=_or(self.integer(where, values, "min_finished", 0), defaults.min_finished),
             max_failure_percent=defaults.max_failure_percent if percent is None else percent,
             max_consecutive_same_error=_or(same_error, defaults.max_consecutive_same_error),
+            ledger_journal=cast(LedgerJournal, journal),
         )
 
     def notify(self) -> NotifyConfig:

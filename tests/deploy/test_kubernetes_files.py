@@ -97,3 +97,4 @@ def test_the_configmaps_manifest_is_one_picjobs_loads(tmp_path: Path) -> None:
         path.write_text(text)
         manifest = load_manifest(path)
         assert str(manifest.ledger_path).startswith("/var/lib/picjobs/")
+        assert manifest.limits.ledger_journal == "delete"  # the claim is ReadWriteMany (CFS)
