@@ -11,7 +11,7 @@ from json.encoder import encode_basestring
 
 from orchestrator.exceptions import ManifestError, SourceError
 from orchestrator.items import Item, ItemRecord, ObjectRef
-from orchestrator.manifest import Manifest
+from orchestrator.manifest import JobConfig, Manifest
 
 __all__ = ["Planner", "compile_output", "item_id", "key_parts", "object_key", "render_output"]
 
@@ -84,16 +84,21 @@ def item_id(
 
 
 class Planner:
-    """Turns the ObjectRefs of one manifest into Items."""
+    """Turns the ObjectRefs of one manifest into the Items of one of its jobs (the first by
+    default). The ids leave the job's name out: a renamed job, or a single `[job]` that becomes
+    one of several `[[job]]`, keeps its items."""
 
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(self, manifest: Manifest, job: JobConfig | None = None) -> None:
         self._manifest = manifest
-        self._job = manifest.job
-        self._render = compile_output(manifest.job.output)
-        # item_id's JSON array, with the parts every item of this manifest shares quoted once.
+        self._job = job = manifest.jobs[0] if job is None else job
+        self._label = job.label
+        # Several jobs cannot share a row's own output key.
+        self._own_output = len(manifest.jobs) == 1
+        self._render = compile_output(job.output)
+        # item_id's JSON array, with the parts every item of this job shares quoted once.
         self._id_head = "[" + _quote(manifest.name) + ","
-        self._id_middle = "," + _quote(manifest.job.output_bucket) + ","
-        self._id_tail = "," + _quote(manifest.operation_fingerprint) + "]"
+        self._id_middle = "," + _quote(job.output_bucket) + ","
+        self._id_tail = "," + _quote(job.operation_fingerprint) + "]"
         self._last_bucket = self._quoted_bucket = ""
 
     def _rule_level(self, key: str) -> int:
@@ -112,6 +117,11 @@ class Planner:
         if not key:
             raise SourceError(f"source key {ref.key!r}{_where(ref)} names no object")
         if ref.output_key:
+            if not self._own_output:
+                raise SourceError(
+                    f"an output for {ref.key!r}{_where(ref)}: a row's own output is valid only"
+                    f" with a single [job], and this manifest has {len(self._manifest.jobs)}"
+                )
             output_key = object_key(ref.output_key)
             if not output_key:
                 raise SourceError(
@@ -143,6 +153,7 @@ class Planner:
             ref.etag,
             ref.size,
             ref.last_modified,
+            self._label,
         )
 
 

@@ -147,10 +147,9 @@ async def _run(
     if report.deadline_reached:
         lines.append("deadline reached; run again to continue")
     if manifest.target.endpoint == EMBEDDED and report.counts[State.SUCCESS]:
-        out = (
-            manifest.path.parent / ".picjobs" / f"{manifest.name}-data" / manifest.job.output_bucket
-        )
-        lines.append(f"output images are in {out}")
+        data = manifest.path.parent / ".picjobs" / f"{manifest.name}-data"
+        outs = ", ".join(str(data / bucket) for bucket in manifest.output_buckets)
+        lines.append(f"output images are in {outs}")
     return report.exit_code, "\n".join(lines)
 
 

@@ -81,18 +81,23 @@ async def run(
     started = time.monotonic()
     stop = stop or asyncio.Event()
     # Expansion first: a source that cannot be read must leave the ledger as it was.
-    expansion = await _expand(manifest, ledger, client, Retrier(options.policy))
+    # Job names the ledger holds that the manifest no longer has: one pass over the items.
+    gone = ledger.job_names() - set(manifest.job_names)
+    expansion = await _expand(manifest, ledger, client, Retrier(options.policy), relabel=bool(gone))
     run_id = ledger.start_run(os.getpid(), socket.gethostname(), {"manifest": str(manifest.path)})
     recovered = ledger.recover_interrupted()
     if recovered:
         log.info("%d submissions of an interrupted run have an unknown outcome", recovered)
-    report = RunReport(ExitCode.OK, ledger.counts(), expansion)
+    if gone:  # expansion may have given some of their items a job of the manifest
+        gone = ledger.job_names() - set(manifest.job_names)
+    jobs = run_jobs(manifest, gone)
+    report = RunReport(ExitCode.OK, ledger.counts(jobs), expansion)
     if options.retry_failed:
-        log.info("%d failed items queued again", ledger.retry_failed())
-    counts = ledger.counts()
+        log.info("%d failed items queued again", ledger.retry_failed(jobs))
+    counts = ledger.counts(jobs)
     reporter = ProgressReporter(ledger, options.progress_every, progress)
     if sum(counts[state] for state in UNFINISHED) and not stop.is_set():
-        processing = await _processing(manifest, ledger, client, options)
+        processing = await _processing(manifest, ledger, client, options, jobs)
         if options.deadline is not None:
             processing.set_deadline(started + options.deadline)
         async with reporter.running():
@@ -102,7 +107,7 @@ async def run(
         report.trip = processing.trip
         report.deadline_reached = processing.deadline_reached
         report.message = processing.message
-    report.counts = ledger.counts()
+    report.counts = ledger.counts(jobs)
     report.exit_code = exit_code(report.counts, report.trip)
     report.seconds = time.monotonic() - started
     ledger.finish_run(run_id, report.exit_code, report.counts)
@@ -112,8 +117,24 @@ async def run(
     return report
 
 
+def run_jobs(manifest: Manifest, gone: set[str]) -> frozenset[str] | None:
+    """The jobs a run submits and counts: None (all) unless the ledger holds items of jobs no
+    longer in the manifest (`gone`), which stay as they are; the tracker still follows them."""
+    if not gone:
+        return None
+    log.info(
+        "items of %s, no longer in the manifest, are left as they are",
+        ", ".join(f"job {name}" for name in sorted(gone)),
+    )
+    return frozenset(manifest.job_names)
+
+
 async def _processing(
-    manifest: Manifest, ledger: Ledger, client: CIClient, options: RunOptions
+    manifest: Manifest,
+    ledger: Ledger,
+    client: CIClient,
+    options: RunOptions,
+    jobs: frozenset[str] | None = None,
 ) -> Processing:
     retrier = Retrier(options.policy)
     queue = await resolve_queue(
@@ -133,6 +154,7 @@ async def _processing(
         poll_min=options.poll_min,
         poll_max=options.poll_max,
         grace=options.grace,
+        jobs=jobs,
     )
 
 
@@ -155,22 +177,26 @@ def source_fingerprint(manifest: Manifest) -> str | None:
 
 
 async def _expand(
-    manifest: Manifest, ledger: Ledger, client: CIClient, retrier: Retrier
+    manifest: Manifest, ledger: Ledger, client: CIClient, retrier: Retrier, *, relabel: bool
 ) -> Expansion:
     fingerprint = source_fingerprint(manifest)
     if fingerprint is not None and ledger.meta_get("expanded_source") == fingerprint:
         log.info("the CSV and manifest are unchanged since they were expanded; skipping expansion")
         return Expansion(skipped=True)
-    with ledger.loading(refresh_changed=manifest.job.reprocess_changed) as loader:
+    refresh = frozenset(job.label for job in manifest.jobs if job.reprocess_changed)
+    with ledger.loading(refresh_changed=refresh, relabel=relabel) as loader:
         expansion = await expand(manifest, client, loader.add, retrier=retrier)
     expansion.added = loader.added
     if fingerprint is not None:
         ledger.meta_set("expanded_source", fingerprint)
     log.info(
-        "expanded: %d objects listed, %d matched, %d new%s",
+        "expanded: %d objects listed, %d matched, %d new%s%s",
         expansion.seen,
         expansion.matched,
         expansion.added,
-        " or changed" if manifest.job.reprocess_changed else "",
+        " or changed" if refresh else "",
+        f" ({expansion.planned} items for {len(manifest.jobs)} jobs)"
+        if len(manifest.jobs) > 1
+        else "",
     )
     return expansion

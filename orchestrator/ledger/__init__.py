@@ -8,6 +8,7 @@ lock), `loading` (planned items in), `transitions` (claims and CI's answers), `q
 
 from __future__ import annotations
 
+from orchestrator.ledger.jobs import Jobs
 from orchestrator.ledger.loading import Loader, Loading
 from orchestrator.ledger.lock import LockInfo
 from orchestrator.ledger.queries import ItemRow, Queries
@@ -49,5 +50,5 @@ __all__ = [
 ]
 
 
-class Ledger(Loading, Transitions, Queries, Runs):
+class Ledger(Loading, Transitions, Queries, Runs, Jobs):
     """A picjobs ledger. Use it from one thread at a time."""

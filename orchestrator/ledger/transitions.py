@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from orchestrator.items import Item
 from orchestrator.ledger.errors import guarded
+from orchestrator.ledger.jobs import job_clause
 from orchestrator.ledger.schema import ITEM_COLUMNS, encode_json
 from orchestrator.ledger.states import (
     CANCELLED,
@@ -64,15 +65,18 @@ class Transitions(Store):
     """The submission part of a Ledger."""
 
     @guarded("write ledger")
-    def claim(self, limit: int) -> list[ClaimedItem]:
-        """Move up to `limit` pending items, highest level first, to submitting; return them."""
+    def claim(self, limit: int, jobs: Collection[str] | None = None) -> list[ClaimedItem]:
+        """Move up to `limit` pending items, highest level first, to submitting; return them.
+
+        With `jobs`, only items of those jobs (see `ledger.jobs`)."""
         if limit <= 0:
             return []
         now = self._now()
         with self.atomic():
             rows = self._conn.execute(
                 f"SELECT rowid, {ITEM_COLUMNS}, attempts + 1 FROM items "
-                f"WHERE state = '{PENDING}' ORDER BY job_level DESC, rowid LIMIT ?",
+                f"WHERE state = '{PENDING}'{job_clause(jobs)} ORDER BY job_level DESC, rowid "
+                "LIMIT ?",
                 (limit,),
             ).fetchall()
             self._conn.executemany(
@@ -160,12 +164,12 @@ class Transitions(Store):
         return len(changed)
 
     @guarded("write ledger")
-    def retry_failed(self) -> int:
-        """Failed items go back to pending; their attempts and history are kept."""
+    def retry_failed(self, jobs: Collection[str] | None = None) -> int:
+        """Failed items (of `jobs`, when given) go back to pending; attempts and history stay."""
         return self._write(
             f"UPDATE items SET state = '{PENDING}', updated_at = ?, job_id = NULL, code = NULL, "
             "message = NULL, result = NULL, submitted_at = NULL, finished_at = NULL "
-            f"WHERE state = '{FAILED}'",
+            f"WHERE state = '{FAILED}'{job_clause(jobs)}",
             (self._now(),),
         ).rowcount
 

@@ -7,6 +7,7 @@ schema; values: single-value checks shared with the CSV source and the planner.
 from __future__ import annotations
 
 from orchestrator.manifest.model import (
+    DEFAULT_JOB,
     EMBEDDED_ENDPOINT,
     JobConfig,
     Limits,
@@ -27,6 +28,7 @@ from orchestrator.manifest.values import (
 )
 
 __all__ = [
+    "DEFAULT_JOB",
     "EMBEDDED_ENDPOINT",
     "MAX_MANIFEST_BYTES",
     "MAX_USER_DATA",

@@ -12,6 +12,7 @@ from typing import Final, Literal
 from orchestrator import defaults
 
 __all__ = [
+    "DEFAULT_JOB",
     "EMBEDDED_ENDPOINT",
     "JobConfig",
     "Limits",
@@ -25,6 +26,9 @@ __all__ = [
 SourceKind = Literal["prefix", "csv", "inventory"]
 # `[target] endpoint = "embedded"` runs the emulator in-process (the demo does).
 EMBEDDED_ENDPOINT: Final = "embedded"
+# The name of a single unnamed `[job]`. Its items keep a NULL `job` in the ledger (as every row
+# written before several jobs existed), and the ledger reads a NULL job as this name.
+DEFAULT_JOB: Final = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,21 @@ class JobConfig:
     callback_type: str | None = None
     priority: tuple[PriorityRule, ...] = ()
     reprocess_changed: bool = False
+    name: str = DEFAULT_JOB
+    # False for a single unnamed `[job]`: its rows keep a NULL `job` column.
+    named: bool = False
+
+    @property
+    def label(self) -> str | None:
+        """What the ledger's `job` column holds for this job's items."""
+        return self.name if self.named else None
+
+    @property
+    def operation_fingerprint(self) -> str:
+        """A short digest of what is done to each object: a new operation makes new items."""
+        operation = ["PicProcess", self.template_id, self.process_rule, self.is_pic_info]
+        encoded = json.dumps(operation, separators=(",", ":")).encode()
+        return hashlib.sha256(encoded).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,19 +120,17 @@ class Manifest:
     ledger_path: Path
     target: Target
     source: SourceConfig
-    job: JobConfig
+    # One or more; each object of the source becomes one item per job.
+    jobs: tuple[JobConfig, ...]
     limits: Limits = field(default_factory=Limits)
     # SQLite `synchronous`: NORMAL survives a killed process; FULL also survives power loss.
     ledger_sync: Literal["NORMAL", "FULL"] = "NORMAL"
 
     @property
-    def operation_fingerprint(self) -> str:
-        """A short digest of what is done to each object: a new operation makes new items."""
-        operation = [
-            "PicProcess",
-            self.job.template_id,
-            self.job.process_rule,
-            self.job.is_pic_info,
-        ]
-        encoded = json.dumps(operation, separators=(",", ":")).encode()
-        return hashlib.sha256(encoded).hexdigest()[:16]
+    def job_names(self) -> tuple[str, ...]:
+        return tuple(job.name for job in self.jobs)
+
+    @property
+    def output_buckets(self) -> tuple[str, ...]:
+        """Every job's output bucket, each once, in job order."""
+        return tuple(dict.fromkeys(job.output_bucket for job in self.jobs))

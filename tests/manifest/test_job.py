@@ -33,7 +33,7 @@ def test_user_data_of_exactly_1024_printable_characters_is_accepted() -> None:
     user_data = (
         "".join(chr(0x20 + i % 95) for i in range(1024)).replace('"', "'").replace("\\", "/")
     )
-    assert load(after("output", f'user_data = "{user_data}"')).job.user_data == user_data
+    assert load(after("output", f'user_data = "{user_data}"')).jobs[0].user_data == user_data
 
 
 def test_user_data_longer_than_1024_characters_is_rejected() -> None:
@@ -88,7 +88,7 @@ def test_output_template_accepts_only_the_known_placeholders(template: str, prob
 
 def test_output_template_may_use_every_placeholder_and_escaped_braces() -> None:
     template = "{{v1}}/{key}/{dir}/{name}/{stem}.{ext}"
-    assert load(BASE.replace("thumbs/{dir}/{stem}.webp", template)).job.output == template
+    assert load(BASE.replace("thumbs/{dir}/{stem}.webp", template)).jobs[0].output == template
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_callback_settings_are_checked(line: str, message: str) -> None:
 
 
 def test_callback_format_xml_is_accepted() -> None:
-    assert load(after("output", 'callback_format = "XML"')).job.callback_format == "XML"
+    assert load(after("output", 'callback_format = "XML"')).jobs[0].callback_format == "XML"
 
 
 def test_an_endpoint_must_be_an_http_url() -> None:
