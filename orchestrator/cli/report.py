@@ -13,7 +13,7 @@ import click
 from orchestrator.cli._common import errors, ledger_option, load, manifest_argument, open_output
 from orchestrator.exceptions import UsageError
 from orchestrator.ledger import Ledger, State
-from orchestrator.report import failed_manifest, status, write_report
+from orchestrator.report import failed_manifest, status, summary_line, write_report
 
 
 @click.command("status")
@@ -27,13 +27,18 @@ def status_command(manifest_path: str, ledger: str | None, as_json: bool) -> Non
         if not manifest.ledger_path.exists():
             raise UsageError(f"{manifest.ledger_path}: no ledger yet; run the manifest first")
         with Ledger.open(manifest.ledger_path) as db:
-            info = status(db)
+            info = status(db, manifest.job_names)
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
     click.echo(f"{manifest.name}: {info['total']} items in {info['ledger']}")
     for state, n in info["counts"].items():
         click.echo(f"  {state:<11}{n:>9}")
+    jobs = info["jobs"]
+    if len(manifest.jobs) > 1 or any(not job["in_manifest"] for job in jobs.values()):
+        for name, job in jobs.items():
+            gone = "" if job["in_manifest"] else ", no longer in the manifest"
+            click.echo(f"  job {name} ({job['total']} items{gone}): {summary_line(job['counts'])}")
     if info["running"]:
         eta = info["eta_seconds"]
         click.echo(f"  running at {info['rate']:g} jobs/s, ETA {'-' if eta is None else f'{eta}s'}")
@@ -56,7 +61,8 @@ def status_command(manifest_path: str, ledger: str | None, as_json: bool) -> Non
 def report_command(
     manifest_path: str, ledger: str | None, fmt: str, failed_only: bool, output: str | None
 ) -> None:
-    """One line per item: input, output, JobId, level, state, Code, Message, attempts, times."""
+    """One line per item: input, output, JobId, level, state, Code, Message, attempts, times,
+    and the manifest job that planned it."""
     with errors():
         manifest = load(manifest_path, ledger)
         if not manifest.ledger_path.exists():
@@ -68,7 +74,8 @@ def report_command(
         ):
             try:
                 if failed_only:
-                    csv.writer(out, lineterminator="\n").writerows(failed_manifest(rows))
+                    lines = failed_manifest(rows, with_output=len(manifest.jobs) == 1)
+                    csv.writer(out, lineterminator="\n").writerows(lines)
                 else:
                     write_report(rows, out, fmt)
                 out.flush()
