@@ -172,7 +172,14 @@ def _plan_lines(name: str, plan: Plan) -> list[str]:
     lines += [
         f"  JobLevel {level}: {plan.levels[level]}" for level in sorted(plan.levels, reverse=True)
     ]
+    if len(plan.jobs) > 1:
+        lines += [f"  job {job}: {n} items" for job, n in plan.jobs.items()]
     lines.append(f"  already final in the ledger: {plan.already_final}")
+    lines += [
+        f"  {job}: the operation or output changed since its last run;"
+        f" {n:,} objects will be processed again"
+        for job, n in plan.replanned.items()
+    ]
     lines.append(
         f"  to submit: {plan.to_submit}, about {plan.seconds:.0f}s at {plan.rate:g} requests/s"
     )

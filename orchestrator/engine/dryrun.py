@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.cloud.client import CIClient
@@ -22,12 +22,16 @@ class Plan:
     seen: int  # objects the source yields
     matched: int  # of those, the ones the filters keep
     levels: dict[int, int]  # JobLevel -> items to plan at it
-    already_final: int  # matched items the real ledger has already finished
+    already_final: int  # planned items the real ledger has already finished
     rate: float  # requests per second the run would send at
+    planned: int | None = None  # items: one per matched object per job (None: as matched)
+    jobs: dict[str, int] = field(default_factory=dict)  # job -> items it plans
+    # job -> its objects the ledger has under another id: the job's operation or output changed
+    replanned: dict[str, int] = field(default_factory=dict)
 
     @property
     def to_submit(self) -> int:
-        return self.matched - self.already_final
+        return (self.matched if self.planned is None else self.planned) - self.already_final
 
     @property
     def seconds(self) -> float:
@@ -39,13 +43,26 @@ async def dry_run(manifest: Manifest, client: CIClient, retrier: Retrier | None 
     with tempfile.TemporaryDirectory() as tmp, Ledger.open(Path(tmp) / "plan.sqlite") as plan:
         with plan.loading() as loader:
             expansion = await expand(manifest, client, loader.add, retrier=retrier)
-        done = _already_final(manifest.ledger_path, plan)
+        done, replanned = _against_ledger(manifest.ledger_path, plan)
         levels = plan.level_counts(State.PENDING)
-    return Plan(expansion.seen, expansion.matched, levels, done, manifest.limits.rate)
+        jobs = {job: sum(counts.values()) for job, counts in plan.job_counts().items()}
+    return Plan(
+        expansion.seen,
+        expansion.matched,
+        levels,
+        done,
+        manifest.limits.rate,
+        planned=expansion.planned,
+        jobs=jobs,
+        replanned=replanned,
+    )
 
 
-def _already_final(ledger_path: Path, plan: Ledger) -> int:
+def _against_ledger(ledger_path: Path, plan: Ledger) -> tuple[int, dict[str, int]]:
+    """How many planned items the real ledger has finished, and per job how many objects it
+    has under other ids."""
     if not ledger_path.exists():
-        return 0
+        return 0, {}
     with Ledger.open(ledger_path) as real:
-        return real.count_final_of(plan)
+        done = real.count_final_of(plan)
+        return done, real.replanned_of(plan) if done < plan.total() else {}

@@ -8,7 +8,7 @@ names): it reads as the name `default`.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Final
+from typing import Final, Self
 
 from orchestrator.ledger.errors import guarded
 from orchestrator.ledger.states import State
@@ -46,7 +46,30 @@ class Jobs(Store):
         first: dict[str, int] = {}
         for job, _state, _n, rowid in rows:
             first[job] = min(first.get(job, rowid), rowid)
-        counts = {job: dict.fromkeys((s.value for s in State), 0) for job in sorted(first, key=first.__getitem__)}
+        counts = {
+            job: dict.fromkeys((s.value for s in State), 0)
+            for job in sorted(first, key=first.__getitem__)
+        }
         for job, state, n, _rowid in rows:
             counts[job][state] = n
         return counts
+
+    @guarded("read ledger")
+    def replanned_of(self, other: Self) -> dict[str, int]:
+        """Per job, how many items of `other` (a dry run's ledger) are new here although this
+        ledger has an item of the same job for their object: the job's operation or output
+        changed, and those objects will be processed again."""
+        conn = self._conn
+        conn.execute("ATTACH DATABASE ? AS other", (str(other.path),))
+        try:
+            conn.execute("CREATE INDEX IF NOT EXISTS other.items_input ON items (bucket, key)")
+            rows = conn.execute(
+                f"SELECT coalesce(o.job, '{DEFAULT_JOB}'), count(DISTINCT o.item_id) "
+                "FROM main.items AS i JOIN other.items AS o ON o.bucket = i.bucket "
+                f"AND o.key = i.key AND coalesce(o.job, '{DEFAULT_JOB}') = coalesce(i.job, '{DEFAULT_JOB}') "
+                "WHERE o.item_id != i.item_id AND NOT EXISTS "
+                "(SELECT 1 FROM main.items AS m WHERE m.item_id = o.item_id) GROUP BY 1"
+            ).fetchall()
+            return {str(job): int(n) for job, n in rows}
+        finally:
+            conn.execute("DETACH DATABASE other")

@@ -12,7 +12,8 @@ from orchestrator.exceptions import OutputCollision
 from orchestrator.items import Item, ItemRecord
 from orchestrator.ledger.errors import translating
 from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
-from orchestrator.ledger.states import PENDING, SUCCESS
+from orchestrator.ledger.jobs import JOB_NAME_SQL
+from orchestrator.ledger.states import FINAL_STATES, PENDING, SUCCESS, sql_list
 from orchestrator.ledger.store import Store
 from orchestrator.manifest.model import DEFAULT_JOB
 
@@ -132,18 +133,39 @@ class Loading(Store):
                 statements.setdefault(insert(job), []).extend(records)
         with self.atomic():
             before = conn.total_changes
+            removed = 0
             now = (self._now(),) * 2
             for sql, records in statements.items():
                 for chunk in _chunks(records, _CHUNK):
+                    rows = [record + now for record in chunk]
                     try:
-                        conn.executemany(sql, [record + now for record in chunk])
+                        conn.executemany(sql, rows)
                     except sqlite3.IntegrityError:
-                        self._raise_collision(chunk)
-                        raise
-            added = conn.total_changes - before
+                        superseded = self._supersede(chunk)
+                        if not superseded:
+                            self._raise_collision(chunk)
+                            raise
+                        removed += superseded
+                        conn.executemany(sql, rows)  # the rows inserted already are ignored
+            added = conn.total_changes - before - removed
             if relabel:
                 conn.executemany(_RELABEL, [(record[0], record[11]) for record in group])
             return added
+
+    def _supersede(self, chunk: list[ItemRecord]) -> int:
+        """Remove the rows that items of `chunk` replace: same input, job and output, another
+        operation. Their job changed its operation; a row still on its way through CI stays
+        (and collides). Returns the change count the removal took, for `added` to leave out."""
+        conn = self._conn
+        before = conn.total_changes
+        for record in chunk:
+            conn.execute(
+                f"DELETE FROM items WHERE output_bucket = ? AND output_key = ? AND item_id != ? "
+                f"AND bucket = ? AND key = ? AND {JOB_NAME_SQL} = coalesce(?, '{DEFAULT_JOB}') "
+                f"AND state IN {sql_list([PENDING, *FINAL_STATES])}",
+                (record[3], record[5], record[0], record[1], record[2], record[11]),
+            )
+        return conn.total_changes - before
 
     def _raise_collision(self, chunk: list[ItemRecord]) -> None:
         seen: dict[tuple[str, str], ItemRecord] = {}
