@@ -103,5 +103,5 @@ def test_a_priority_rule_error_names_the_line_inside_its_own_job() -> None:
 
 def test_job_must_be_tables() -> None:
     assert error_of("job = 3\n" + HEAD).endswith(
-        "job: must be a table [job] or tables [[job]], got 3"
+        "job: must be a table [job] or tables [[job]], got integer 3"
     )
