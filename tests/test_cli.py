@@ -24,15 +24,15 @@ def test_the_demo_runs_to_exit_0_writes_images_and_a_second_run_submits_nothing(
     manifest = _demo(tmp_path)
     first = CliRunner().invoke(cli, ["run", "--quiet", str(manifest)])
     assert first.exit_code == 0, first.output
-    assert "demo: success 8 (8 submitted this run" in first.output
-    thumbs = sorted(
-        (tmp_path / ".picjobs" / "demo-data" / "demo-1250000000" / "thumbs").rglob("*.webp")
-    )
-    assert len(thumbs) == 8
-    assert all(p.read_bytes()[8:12] == b"WEBP" for p in thumbs)
+    assert "demo: success 16 (16 submitted this run" in first.output
+    outputs = tmp_path / ".picjobs" / "demo-data" / "demo-1250000000"
+    for job in ("thumbs", "medium"):  # two outputs per photo
+        images = sorted((outputs / job).rglob("*.webp"))
+        assert len(images) == 8
+        assert all(p.read_bytes()[8:12] == b"WEBP" for p in images)
     second = CliRunner().invoke(cli, ["run", "--quiet", str(manifest)])
     assert second.exit_code == 0
-    assert "demo: success 8 (0 submitted this run" in second.output
+    assert "demo: success 16 (0 submitted this run" in second.output
 
 
 def test_a_dry_run_prints_the_plan_by_level_and_creates_no_ledger(tmp_path: Path) -> None:
@@ -42,9 +42,11 @@ def test_a_dry_run_prints_the_plan_by_level_and_creates_no_ledger(tmp_path: Path
     assert result.output.splitlines() == [
         "demo: 9 objects, 8 match the filters",
         "  JobLevel 2: 2",
-        "  JobLevel 0: 6",
+        "  JobLevel 0: 14",
+        "  job thumb: 8 items",
+        "  job medium: 8 items",
         "  already final in the ledger: 0",
-        "  to submit: 8, about 0s at 100 requests/s",
+        "  to submit: 16, about 0s at 100 requests/s",
     ]
     assert not (tmp_path / ".picjobs" / "demo.sqlite").exists()
 
