@@ -65,7 +65,9 @@ async def expand(
 ) -> Expansion:
     """Plan every object the source yields, once per job, and hand the items to `add` one
     batch at a time (a batch's items grouped by job)."""
-    planners = [(job.name, Planner(manifest, job).record) for job in manifest.jobs]
+    planners: list[tuple[str, Callable[[ObjectRef], ItemRecord]]] = [
+        (job.name, Planner(manifest, job).record) for job in manifest.jobs
+    ]
     # Two jobs with the same operation and output bucket would give an object's two items one
     # id if their templates agreed on it: the ledger would keep one silently.
     twins = [
@@ -96,7 +98,9 @@ async def expand(
             else:
                 per_job = [list(map(plan, kept)) for _name, plan in planners]
                 for first, second in twins:
-                    _check_twins(per_job[first], per_job[second], planners[first][0], planners[second][0])
+                    _check_twins(
+                        per_job[first], per_job[second], planners[first][0], planners[second][0]
+                    )
                 records = list(itertools.chain.from_iterable(per_job))
             result.planned += len(records)
             add(records)

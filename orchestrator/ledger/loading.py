@@ -11,8 +11,8 @@ from typing import Any, Final, TypeVar
 from orchestrator.exceptions import OutputCollision
 from orchestrator.items import Item, ItemRecord
 from orchestrator.ledger.errors import translating
-from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
 from orchestrator.ledger.jobs import JOB_NAME_SQL
+from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
 from orchestrator.ledger.states import FINAL_STATES, PENDING, SUCCESS, sql_list
 from orchestrator.ledger.store import Store
 from orchestrator.manifest.model import DEFAULT_JOB
@@ -55,7 +55,11 @@ class Loading(Store):
     """The planning part of a Ledger."""
 
     def add_items(
-        self, items: Iterable[Item], *, refresh_changed: RefreshChanged = False, relabel: bool = False
+        self,
+        items: Iterable[Item],
+        *,
+        refresh_changed: RefreshChanged = False,
+        relabel: bool = False,
     ) -> int:
         """Insert the items not yet in the ledger; return how many were new (see `loading`)."""
         with self.loading(refresh_changed=refresh_changed, relabel=relabel) as loader:
@@ -129,8 +133,8 @@ class Loading(Store):
         if isinstance(insert, str):
             statements[insert] = group
         else:  # some jobs refresh changed objects, others do not
-            for job, records in itertools.groupby(group, key=_record_job):
-                statements.setdefault(insert(job), []).extend(records)
+            for job, run in itertools.groupby(group, key=_record_job):
+                statements.setdefault(insert(job), []).extend(run)
         with self.atomic():
             before = conn.total_changes
             removed = 0

@@ -12,6 +12,7 @@ from typing import Any, TypeVar, cast
 from orchestrator.exceptions import ManifestError
 from orchestrator.manifest.jobs import JOB_NAME, output_clash
 from orchestrator.manifest.model import (
+    DEFAULT_JOB,
     EMBEDDED_ENDPOINT,
     JobConfig,
     Limits,
@@ -367,7 +368,8 @@ class Validator:
             callback_type=callback_type,
             priority=self.priority(where, values),
             reprocess_changed=self.flag(where, values, "reprocess_changed"),
-            **({} if name is None else {"name": name, "named": True}),
+            name=DEFAULT_JOB if name is None else name,
+            named=name is not None,
         )
 
     def priority(self, table: Where, job: Mapping[str, Any]) -> tuple[PriorityRule, ...]:
