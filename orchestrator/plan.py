@@ -118,9 +118,12 @@ class Planner:
             raise SourceError(f"source key {ref.key!r}{_where(ref)} names no object")
         if ref.output_key:
             if not self._own_output:
+                shown = f"{self._manifest.source.csv_path}" + (
+                    "" if ref.line is None else f":{ref.line}"
+                )
                 raise SourceError(
-                    f"an output for {ref.key!r}{_where(ref)}: a row's own output is valid only"
-                    f" with a single [job], and this manifest has {len(self._manifest.jobs)}"
+                    f"{shown}: output: a row's own output is valid only with a single [job];"
+                    f" this manifest has {len(self._manifest.jobs)} jobs"
                 )
             output_key = object_key(ref.output_key)
             if not output_key:

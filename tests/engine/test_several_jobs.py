@@ -17,6 +17,8 @@ from orchestrator.cloud.client import CIClient, ClientSettings
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.emulator.server import RunningEmulator
 from orchestrator.engine.dryrun import Plan, dry_run
+from orchestrator.exceptions import SourceError
+from orchestrator.items import Item
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import load_manifest
 from orchestrator.report import failed_manifest, status
@@ -219,3 +221,61 @@ async def test_a_failed_only_report_reruns_only_the_failed_object_and_job_pairs(
     ]
     with Ledger.open(load_manifest(retry).ledger_path) as ledger:
         assert set(ledger.job_counts()) == {"right", "down"}
+
+
+async def test_pending_items_of_a_job_no_longer_in_the_manifest_are_never_sent(
+    tmp_path: Path, data: Path, emulator: RunningEmulator
+) -> None:
+    seed(emulator, data, ["img/a.png", "img/b.png"])
+    manifest = write_jobs(tmp_path, THUMB, MEDIUM)
+    path = load_manifest(manifest).ledger_path
+    path.parent.mkdir(parents=True)
+    with Ledger.open(path) as ledger:
+        ledger.add_items(
+            [
+                Item(
+                    f"old{n}",
+                    BUCKET,
+                    f"img/{n}.png",
+                    BUCKET,
+                    "ap-guangzhou",
+                    f"old/{n}",
+                    2,
+                    job="old",
+                )
+                for n in "ab"
+            ]
+        )
+
+    report, _ = await run_manifest(manifest, emulator)
+
+    assert (report.exit_code, report.submitted, report.counts["pending"]) == (0, 4, 0)
+    assert {out.split("/")[0] for _key, out in created(emulator)} == {"thumbs", "medium"}
+    jobs = job_status(manifest)
+    assert jobs["old"]["in_manifest"] is False
+    assert jobs["old"]["counts"]["pending"] == 2  # type: ignore[index]
+
+
+async def test_a_csv_row_naming_a_job_the_manifest_lacks_is_an_error_naming_file_and_line(
+    tmp_path: Path, data: Path, emulator: RunningEmulator
+) -> None:
+    (tmp_path / "keys.csv").write_text("key,job\nimg/a.png,thumb\nimg/b.png,webp\n")
+    manifest = write_jobs(tmp_path, THUMB, MEDIUM, source='csv = "keys.csv"')
+    with pytest.raises(SourceError) as caught:
+        await run_manifest(manifest, emulator)
+    assert str(caught.value) == (
+        f"{tmp_path / 'keys.csv'}:3: job 'webp' is not a job of this manifest (medium, thumb)"
+    )
+
+
+async def test_a_csv_output_column_needs_a_single_job(
+    tmp_path: Path, data: Path, emulator: RunningEmulator
+) -> None:
+    (tmp_path / "keys.csv").write_text("key,output\nimg/a.png,x/a.png\n")
+    manifest = write_jobs(tmp_path, THUMB, MEDIUM, source='csv = "keys.csv"')
+    with pytest.raises(SourceError) as caught:
+        await run_manifest(manifest, emulator)
+    assert str(caught.value) == (
+        f"{tmp_path / 'keys.csv'}:2: output: a row's own output is valid only with a single"
+        " [job]; this manifest has 2 jobs"
+    )
