@@ -95,7 +95,7 @@ async def run(
     if options.retry_failed:
         log.info("%d failed items queued again", ledger.retry_failed(jobs))
     counts = ledger.counts(jobs)
-    reporter = ProgressReporter(ledger, options.progress_every, progress)
+    reporter = ProgressReporter(ledger, options.progress_every, progress, jobs=jobs)
     if sum(counts[state] for state in UNFINISHED) and not stop.is_set():
         processing = await _processing(manifest, ledger, client, options, jobs)
         if options.deadline is not None:

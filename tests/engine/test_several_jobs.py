@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import textwrap
 from pathlib import Path
 
@@ -198,6 +199,21 @@ async def test_a_failed_only_report_reruns_only_the_failed_object_and_job_pairs(
     ]
     with (tmp_path / "failed.csv").open("w", newline="") as out:
         csv.writer(out).writerows(rows)
+    failed = CliRunner().invoke(cli, ["report", "--failed-only", str(manifest)])
+    assert failed.output.splitlines() == [",".join(row) for row in rows]
+    lines = CliRunner().invoke(cli, ["report", "--format", "jsonl", str(manifest)]).output
+    reported = [json.loads(line) for line in lines.splitlines()]
+    assert sorted((r["job"], r["state"]) for r in reported if r["key"] == "img/wide.png") == [
+        ("down", "failed"),
+        ("right", "success"),
+        ("rotate", "success"),
+    ]
+    shown = json.loads(CliRunner().invoke(cli, ["status", "--json", str(manifest)]).output)
+    assert {job: info["counts"]["failed"] for job, info in shown["jobs"].items()} == {
+        "rotate": 0,
+        "right": 2,
+        "down": 2,
+    }
     # The same jobs, their cuts now inside every image, over the failed rows only.
     fixed = [
         (name, body.replace("x10x0", "x0x0").replace("x0x10", "x0x0"))
