@@ -127,6 +127,13 @@ class Manifest:
     ledger_sync: Literal["NORMAL", "FULL"] = "NORMAL"
 
     @property
+    def job(self) -> JobConfig:
+        """The manifest's only job; code that handles several reads `jobs`."""
+        if len(self.jobs) != 1:
+            raise ValueError(f"{self.path} has {len(self.jobs)} jobs: read Manifest.jobs")
+        return self.jobs[0]
+
+    @property
     def job_names(self) -> tuple[str, ...]:
         return tuple(job.name for job in self.jobs)
 

@@ -105,3 +105,9 @@ def test_job_must_be_tables() -> None:
     assert error_of("job = 3\n" + HEAD).endswith(
         "job: must be a table [job] or tables [[job]], got integer 3"
     )
+
+
+def test_the_job_of_a_manifest_is_its_only_job_and_an_error_with_several() -> None:
+    assert load(BASE).job == load(BASE).jobs[0]
+    with pytest.raises(ValueError, match="has 2 jobs"):
+        _ = load(HEAD + THUMB + MEDIUM).job
