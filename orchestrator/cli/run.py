@@ -175,11 +175,11 @@ def _plan_lines(name: str, plan: Plan) -> list[str]:
     if len(plan.jobs) > 1:
         lines += [f"  job {job}: {n} items" for job, n in plan.jobs.items()]
     lines.append(f"  already final in the ledger: {plan.already_final}")
-    lines += [
-        f"  {job}: the operation or output changed since its last run;"
-        f" {n:,} objects will be processed again"
-        for job, n in plan.replanned.items()
-    ]
+    for job, (n, same_output) in plan.replanned.items():
+        what = {n: "operation", 0: "output"}.get(same_output, "operation or output")
+        lines.append(
+            f"  {job}: the {what} changed since its last run; {n:,} objects will be processed again"
+        )
     lines.append(
         f"  to submit: {plan.to_submit}, about {plan.seconds:.0f}s at {plan.rate:g} requests/s"
     )

@@ -26,8 +26,9 @@ class Plan:
     rate: float  # requests per second the run would send at
     planned: int | None = None  # items: one per matched object per job (None: as matched)
     jobs: dict[str, int] = field(default_factory=dict)  # job -> items it plans
-    # job -> its objects the ledger has under another id: the job's operation or output changed
-    replanned: dict[str, int] = field(default_factory=dict)
+    # job -> (its objects the ledger has under another id, how many of them keep their output):
+    # the job's operation or output changed since it last ran
+    replanned: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def to_submit(self) -> int:
@@ -58,7 +59,7 @@ async def dry_run(manifest: Manifest, client: CIClient, retrier: Retrier | None 
     )
 
 
-def _against_ledger(ledger_path: Path, plan: Ledger) -> tuple[int, dict[str, int]]:
+def _against_ledger(ledger_path: Path, plan: Ledger) -> tuple[int, dict[str, tuple[int, int]]]:
     """How many planned items the real ledger has finished, and per job how many objects it
     has under other ids."""
     if not ledger_path.exists():

@@ -55,21 +55,23 @@ class Jobs(Store):
         return counts
 
     @guarded("read ledger")
-    def replanned_of(self, other: Self) -> dict[str, int]:
+    def replanned_of(self, other: Self) -> dict[str, tuple[int, int]]:
         """Per job, how many items of `other` (a dry run's ledger) are new here although this
-        ledger has an item of the same job for their object: the job's operation or output
-        changed, and those objects will be processed again."""
+        ledger has an item of the same job for their object (the job's operation or output
+        changed: those objects will be processed again), and how many of them keep the output
+        of such an item (only the operation changed)."""
         conn = self._conn
         conn.execute("ATTACH DATABASE ? AS other", (str(other.path),))
         try:
             conn.execute("CREATE INDEX IF NOT EXISTS other.items_input ON items (bucket, key)")
             rows = conn.execute(
-                f"SELECT coalesce(o.job, '{DEFAULT_JOB}'), count(DISTINCT o.item_id) "
+                f"SELECT coalesce(o.job, '{DEFAULT_JOB}'), count(DISTINCT o.item_id), "
+                "count(DISTINCT CASE WHEN o.output_key = i.output_key THEN o.item_id END) "
                 "FROM main.items AS i JOIN other.items AS o ON o.bucket = i.bucket "
                 f"AND o.key = i.key AND coalesce(o.job, '{DEFAULT_JOB}') = coalesce(i.job, '{DEFAULT_JOB}') "
                 "WHERE o.item_id != i.item_id AND NOT EXISTS "
                 "(SELECT 1 FROM main.items AS m WHERE m.item_id = o.item_id) GROUP BY 1"
             ).fetchall()
-            return {str(job): int(n) for job, n in rows}
+            return {str(job): (int(n), int(same)) for job, n, same in rows}
         finally:
             conn.execute("DETACH DATABASE other")
