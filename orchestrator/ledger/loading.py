@@ -81,6 +81,7 @@ class Loading(Store):
         back. Into a ledger that has items, new ones are committed every 50,000, in id order,
         and a collision rolls back only the uncommitted part: what was committed is valid.
         """
+        self._claim_floor = None
         with translating(self.path, "write ledger"):
             empty = self._conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
         # Foreign keys can only be switched off outside a transaction.
