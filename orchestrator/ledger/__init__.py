@@ -1,8 +1,8 @@
 """The SQLite ledger: one row per planned item, its state, and the history of every attempt.
 
 `Ledger` is put together from one part per concern: `store` (the file, `atomic()`, the run
-lock), `loading` (planned items in), `transitions` (claims and CI's answers), `queries` and
-`runs`. Every write happens inside `atomic()`, and every sqlite3 or OS error becomes a
+lock), `loading` (planned items in), `transitions` (claims and CI's answers), `queries`,
+`runs` and `jobs` (items by the manifest job that planned them). Every write happens inside `atomic()`, and every sqlite3 or OS error becomes a
 `LedgerError` naming the file (`errors`), so callers never see a foreign exception.
 """
 

@@ -1,7 +1,8 @@
 """The manifest: frozen dataclasses, loaded from TOML, validated with one-line located errors.
 
 model: the dataclasses; reading: bytes to TOML and where keys are written; validation: the
-schema; values: single-value checks shared with the CSV source and the planner.
+schema; values: single-value checks shared with the CSV source and the planner; jobs: checks
+between the jobs of one manifest.
 """
 
 from __future__ import annotations
