@@ -2,8 +2,9 @@
 
 `Ledger` is put together from one part per concern: `store` (the file, `atomic()`, the run
 lock), `loading` (planned items in), `transitions` (claims and CI's answers), `queries`,
-`runs` and `jobs` (items by the manifest job that planned them). Every write happens inside `atomic()`, and every sqlite3 or OS error becomes a
-`LedgerError` naming the file (`errors`), so callers never see a foreign exception.
+`runs` and `jobs` (items by the manifest job that planned them). Every write happens inside
+`atomic()`, and every sqlite3 or OS error becomes a `LedgerError` naming the file (`errors`),
+so callers never see a foreign exception.
 """
 
 from __future__ import annotations
