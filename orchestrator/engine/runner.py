@@ -20,6 +20,7 @@ from orchestrator.engine.expand import Expansion, expand
 from orchestrator.engine.processing import Processing
 from orchestrator.engine.progress import Progress, ProgressReporter, utc_iso
 from orchestrator.engine.queue import resolve_queue
+from orchestrator.engine.skip import SkipReport, skip_existing
 from orchestrator.exit_codes import ExitCode
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import Manifest
@@ -37,6 +38,7 @@ class RunOptions:
     no_wait: bool = False
     resume_queue: bool = False
     retry_failed: bool = False
+    force: bool = False  # ignore skip_existing this run
     deadline: float | None = None  # seconds after the run starts: stop submitting
     grace: float = 300.0  # seconds to keep tracking after the deadline
     policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -57,6 +59,7 @@ class RunReport:
     message: str = ""
     trip: Trip | None = None
     deadline_reached: bool = False
+    skips: list[SkipReport] = field(default_factory=list)  # one per job that skips
 
 
 def exit_code(counts: dict[str, int], trip: Trip | None) -> ExitCode:
@@ -81,12 +84,14 @@ async def run(
     started = time.monotonic()
     stop = stop or asyncio.Event()
     # Expansion first: a source that cannot be read must leave the ledger as it was.
-    expansion = await _expand(manifest, ledger, client, Retrier(options.policy))
+    retrier = Retrier(options.policy)
+    expansion = await _expand(manifest, ledger, client, retrier)
+    skips = [await skip_existing(ledger, client, manifest.job, retrier, force=options.force)]
     run_id = ledger.start_run(os.getpid(), socket.gethostname(), {"manifest": str(manifest.path)})
     recovered = ledger.recover_interrupted()
     if recovered:
         log.info("%d submissions of an interrupted run have an unknown outcome", recovered)
-    report = RunReport(ExitCode.OK, ledger.counts(), expansion)
+    report = RunReport(ExitCode.OK, ledger.counts(), expansion, skips=skips)
     if options.retry_failed:
         log.info("%d failed items queued again", ledger.retry_failed())
     counts = ledger.counts()

@@ -12,7 +12,7 @@ from orchestrator.exceptions import OutputCollision
 from orchestrator.items import Item, ItemRecord
 from orchestrator.ledger.errors import translating
 from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
-from orchestrator.ledger.states import PENDING, SUCCESS
+from orchestrator.ledger.states import PENDING, SKIPPED, SUCCESS, sql_list
 from orchestrator.ledger.store import Store
 
 __all__ = ["Loader", "Loading"]
@@ -29,15 +29,16 @@ _INSERT_ITEM: Final = (
     f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{PENDING}', ?, ?) ON CONFLICT (item_id) DO NOTHING"
 )
 # With reprocess_changed: an object whose ETag differs from the one its successful job read
-# is planned again. Its attempts count and history stay.
+# (or had when it was skipped, its output existing) is planned again. Its attempts count and
+# history stay.
 _UPSERT_CHANGED: Final = (
     _INSERT_ITEM.removesuffix("DO NOTHING")
     + "DO UPDATE SET etag = excluded.etag, size = excluded.size, "
     f"last_modified = excluded.last_modified, state = '{PENDING}', job_id = NULL, code = NULL, "
     "message = NULL, result = NULL, submitted_at = NULL, finished_at = NULL, "
     "updated_at = excluded.updated_at "
-    f"WHERE items.state = '{SUCCESS}' AND excluded.etag IS NOT NULL AND items.etag IS NOT NULL "
-    "AND items.etag != excluded.etag"
+    f"WHERE items.state IN {sql_list([SUCCESS, SKIPPED])} AND excluded.etag IS NOT NULL "
+    "AND items.etag IS NOT NULL AND items.etag != excluded.etag"
 )
 
 

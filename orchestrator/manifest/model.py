@@ -17,12 +17,15 @@ __all__ = [
     "Limits",
     "Manifest",
     "PriorityRule",
+    "SkipExisting",
     "SourceConfig",
     "SourceKind",
     "Target",
 ]
 
 SourceKind = Literal["prefix", "csv", "inventory"]
+# `[job] skip_existing`: no job for an object whose output exists ("newer": and is not older).
+SkipExisting = Literal["exists", "newer"]
 # `[target] endpoint = "embedded"` runs the emulator in-process (the demo does).
 EMBEDDED_ENDPOINT: Final = "embedded"
 
@@ -78,6 +81,7 @@ class JobConfig:
     callback_type: str | None = None
     priority: tuple[PriorityRule, ...] = ()
     reprocess_changed: bool = False
+    skip_existing: SkipExisting | None = None  # None: `false`, every object gets its job
 
 
 @dataclass(frozen=True, slots=True)
