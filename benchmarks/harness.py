@@ -377,6 +377,13 @@ class EmulatorProcess:
     def pause_queue(self) -> None:
         self._call("POST", "/_bench/pause", {})
 
+    def index_objects(self, bucket: str, keys_file: Path) -> int:
+        """Make every key of `keys_file` an object of `bucket`, without files (until reset)."""
+        answer = self._call(
+            "POST", "/_bench/index", {"bucket": bucket, "keys_file": str(keys_file)}
+        )
+        return int(answer["objects"])
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -450,6 +457,7 @@ def write_manifest(
     rate: float,
     concurrency: int = 16,
     output: str = "o/{key}",
+    skip_existing: str = "false",
 ) -> Path:
     """A CSV manifest whose jobs rotate each input into the output bucket."""
     path.write_text(
@@ -468,6 +476,7 @@ def write_manifest(
             process_rule = "{RULE}"
             output = "{output}"
             output_bucket = "{OUTPUT_BUCKET}"
+            skip_existing = {skip_existing}
 
             [limits]
             rate = {rate:g}
