@@ -66,3 +66,37 @@ def test_status_without_a_ledger_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", str(_demo(tmp_path))])
     assert result.exit_code == 2
     assert "no ledger yet" in result.output
+
+
+def test_after_a_lost_ledger_skip_existing_submits_nothing_and_force_shows_what_it_would_redo(
+    tmp_path: Path,
+) -> None:
+    manifest = _demo(tmp_path)
+    assert CliRunner().invoke(cli, ["run", "--quiet", str(manifest)]).exit_code == 0
+    (tmp_path / ".picjobs" / "demo.sqlite").unlink()  # a new machine: the outputs stay
+    text = manifest.read_text().replace("is_pic_info = true", 'skip_existing = "exists"')
+    manifest.write_text(text)
+
+    plan = CliRunner().invoke(cli, ["run", "--dry-run", "--quiet", str(manifest)])
+    forced = CliRunner().invoke(cli, ["run", "--dry-run", "--force", "--quiet", str(manifest)])
+    run = CliRunner().invoke(cli, ["run", "--quiet", str(manifest)])
+    status = CliRunner().invoke(cli, ["status", str(manifest)])
+    report = CliRunner().invoke(cli, ["report", "--format", "jsonl", str(manifest)])
+
+    assert plan.exit_code == 0, plan.output
+    assert plan.output.splitlines()[3:] == [
+        "  already final in the ledger: 0",
+        "  skip_existing = \"exists\": 8 objects under 'thumbs/'",
+        "  output exists, to be skipped: 8",
+        "  to submit: 0, about 0s at 100 requests/s",
+    ]
+    assert forced.output.splitlines()[4:] == [
+        "  skip_existing = \"exists\": 8 objects under 'thumbs/'",
+        "  output exists, processed anyway (--force): 8",
+        "  to submit: 8, about 0s at 100 requests/s",
+    ]
+    assert run.exit_code == 0, run.output
+    assert run.output.startswith("demo: skipped 8 (0 submitted this run, ")
+    assert "8 skipped this run: their output exists (skip_existing)" in run.output
+    assert "  skipped            8" in status.output
+    assert report.output.count('"state": "skipped", "code": "OutputExists"') == 8
