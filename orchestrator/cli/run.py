@@ -87,7 +87,7 @@ def run_command(
     Running it again resumes: finished items are skipped, interrupted ones reconciled.
 
     \b
-    Exit codes: 0 all succeeded, 1 some failed, 2 usage or manifest error,
+    Exit codes: 0 all succeeded (or skipped), 1 some failed, 2 usage or manifest error,
     3 another run holds the ledger, 4 failure breaker tripped,
     75 incomplete: deadline, signal or --no-wait (run again to resume).
     """
