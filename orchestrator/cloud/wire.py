@@ -9,8 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, cast
 from urllib.parse import unquote
 
 from lxml import etree
@@ -381,11 +381,14 @@ _COLUMNS = tuple(
 )
 
 
-def _entries_fast(root: Element, decode: Any) -> list[ObjectEntry] | None:
-    count = int(_CONTENTS(root))
-    if count != int(_CONTENTS_ANY(root)):
+_Decode = Callable[[str | None], str | None]
+
+
+def _entries_fast(root: Element, decode: _Decode) -> list[ObjectEntry] | None:
+    count = cast(float, _CONTENTS(root))
+    if count != cast(float, _CONTENTS_ANY(root)):
         return None
-    columns = [xpath(root) for xpath in _COLUMNS]
+    columns = [cast(list[str], xpath(root)) for xpath in _COLUMNS]
     if any(len(column) != count for column in columns):
         return None
     keys, sizes, etags, times, classes = columns
@@ -401,7 +404,7 @@ def _entries_fast(root: Element, decode: Any) -> list[ObjectEntry] | None:
     ]
 
 
-def _entry(el: Element, decode: Any) -> ObjectEntry:
+def _entry(el: Element, decode: _Decode) -> ObjectEntry:
     entry = _Fields(el)
     key = decode(entry.key("Key"))
     if key is None:
