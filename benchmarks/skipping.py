@@ -46,7 +46,7 @@ def skip_existing(bench: Bench) -> list[Figure]:
     bench.progress(f"8: run with skip_existing over {rows:,} rows, {indexed:,} outputs existing")
     run = bench.picjobs(manifest, timeout=max(60.0, 120.0 * rows / 1_000_000))
     note = bench.check("skip_existing run", run)
-    planned = run.first_line_time("skip_existing =")
+    planned = run.first_line_time("expanded:")
     stats = bench.emulator.stats()
     counts = ledger_counts(manifest.parent / ".picjobs" / "largeskip.sqlite")
     if counts.get("skipped") != rows:

@@ -20,7 +20,7 @@ from orchestrator.engine.expand import Expansion, expand
 from orchestrator.engine.processing import Processing
 from orchestrator.engine.progress import Progress, ProgressReporter, utc_iso
 from orchestrator.engine.queue import resolve_queue
-from orchestrator.engine.skip import SkipReport, skip_existing
+from orchestrator.engine.skip import Skipping, SkipReport
 from orchestrator.exit_codes import ExitCode
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import Manifest
@@ -85,8 +85,9 @@ async def run(
     stop = stop or asyncio.Event()
     # Expansion first: a source that cannot be read must leave the ledger as it was.
     retrier = Retrier(options.policy)
-    expansion = await _expand(manifest, ledger, client, retrier)
-    skips = [await skip_existing(ledger, client, manifest.job, retrier, force=options.force)]
+    # skip_existing for each job (the one place that names them), within the expansion.
+    skipping = [Skipping(ledger, client, manifest.job, retrier, force=options.force)]
+    expansion, skips = await _expand(manifest, ledger, client, retrier, skipping)
     run_id = ledger.start_run(os.getpid(), socket.gethostname(), {"manifest": str(manifest.path)})
     recovered = ledger.recover_interrupted()
     if recovered:
@@ -160,14 +161,29 @@ def source_fingerprint(manifest: Manifest) -> str | None:
 
 
 async def _expand(
-    manifest: Manifest, ledger: Ledger, client: CIClient, retrier: Retrier
-) -> Expansion:
+    manifest: Manifest,
+    ledger: Ledger,
+    client: CIClient,
+    retrier: Retrier,
+    skipping: list[Skipping],
+) -> tuple[Expansion, list[SkipReport]]:
     fingerprint = source_fingerprint(manifest)
     if fingerprint is not None and ledger.meta_get("expanded_source") == fingerprint:
         log.info("the CSV and manifest are unchanged since they were expanded; skipping expansion")
-        return Expansion(skipped=True)
-    with ledger.loading(refresh_changed=manifest.job.reprocess_changed) as loader:
-        expansion = await expand(manifest, client, loader.add, retrier=retrier)
+        return Expansion(skipped=True), [await skip.run() for skip in skipping]
+    if not ledger.total():
+        # A new ledger: every item will be pending, so the outputs are listed while the
+        # source is expanded, and compared before the bulk load builds its indexes.
+        for skip in skipping:
+            skip.start_listing()
+    try:
+        with ledger.loading(refresh_changed=manifest.job.reprocess_changed) as loader:
+            expansion = await expand(manifest, client, loader.add, retrier=retrier)
+            loader.flush()
+            skips = [await skip.run() for skip in skipping]
+    finally:
+        for skip in skipping:
+            await skip.cancel()
     expansion.added = loader.added
     if fingerprint is not None:
         ledger.meta_set("expanded_source", fingerprint)
@@ -178,4 +194,4 @@ async def _expand(
         expansion.added,
         " or changed" if manifest.job.reprocess_changed else "",
     )
-    return expansion
+    return expansion, skips

@@ -8,6 +8,8 @@ SQL: never a HEAD per object, never every key in memory. Only pending items are 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import string
@@ -22,7 +24,15 @@ from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import JobConfig, SkipExisting
 from orchestrator.sources.listing import iter_prefix
 
-__all__ = ["CODE", "SkipPreview", "SkipReport", "output_prefix", "preview_skip", "skip_existing"]
+__all__ = [
+    "CODE",
+    "SkipPreview",
+    "SkipReport",
+    "Skipping",
+    "output_prefix",
+    "preview_skip",
+    "skip_existing",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,95 @@ def output_prefix(template: str) -> str:
     return ""
 
 
+class Skipping:
+    """skip_existing for one job in one run: the listing of its outputs (a task, which a run
+    on a new ledger starts before expanding, so that it overlaps the expansion) and then the
+    comparison with the pending items.
+
+    `job_name` is the value of the items' `job` column for this job.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: CIClient,
+        job: JobConfig,
+        retrier: Retrier,
+        *,
+        force: bool,
+        job_name: str | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.client = client
+        self.job = job
+        self.retrier = retrier
+        self.force = force
+        self.job_name = job_name
+        self.report = SkipReport(job.skip_existing, output_prefix(job.output))
+        self._listing: asyncio.Task[tuple[int, int]] | None = None
+
+    @property
+    def lists(self) -> bool:
+        return self.job.skip_existing is not None and not self.force
+
+    def start_listing(self) -> None:
+        if self.lists and self._listing is None:
+            listing = _list_outputs(
+                self.ledger, self.client, self.job, self.report.prefix, self.retrier
+            )
+            self._listing = asyncio.create_task(listing)
+
+    async def cancel(self) -> None:
+        if self._listing is not None and not self._listing.done():
+            self._listing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listing
+
+    async def run(self) -> SkipReport:
+        """Skip the pending items of the job whose output exists (per its `skip_existing`);
+        with `force`, skip nothing and put the items skipped before back to pending."""
+        report, job, ledger = self.report, self.job, self.ledger
+        if self.force:
+            report.forced = ledger.unskip(self.job_name)
+            if report.forced or job.skip_existing:
+                log.info(
+                    "--force: skip_existing ignored this run; %d items skipped earlier queued again",
+                    report.forced,
+                )
+            return report
+        if job.skip_existing is None:
+            return report
+        if self._listing is None:
+            if not ledger.pending_of(self.job_name):
+                return report  # nothing to compare: no listing at all
+            self.start_listing()
+        assert self._listing is not None
+        report.listed, report.pages = await self._listing
+        newer = job.skip_existing == "newer"
+        if newer:
+            report.unknown_time = ledger.count_listed(job.output_bucket, self.job_name, newer=True)[
+                1
+            ]
+        report.skipped = ledger.skip_listed(
+            job.output_bucket,
+            self.job_name,
+            newer=newer,
+            code=CODE,
+            message=_REASONS[job.skip_existing],
+        )
+        log.info(
+            "skip_existing = %r: %d objects listed under %s; %d items skipped%s",
+            job.skip_existing,
+            report.listed,
+            _where(job.output_bucket, report.prefix),
+            report.skipped,
+            f' ({report.unknown_time} inputs of unknown time compared as "exists")'
+            if report.unknown_time
+            else "",
+        )
+        return report
+
+
 async def skip_existing(
     ledger: Ledger,
     client: CIClient,
@@ -70,46 +169,8 @@ async def skip_existing(
     force: bool,
     job_name: str | None = None,
 ) -> SkipReport:
-    """Skip the pending items of `job` whose output exists (per its `skip_existing`); with
-    `force`, skip nothing this run and put the items skipped before back to pending.
-
-    `job_name` is the value of the items' `job` column for this job.
-    """
-    report = SkipReport(job.skip_existing, output_prefix(job.output))
-    if force:
-        report.forced = ledger.unskip(job_name)
-        if report.forced or job.skip_existing:
-            log.info(
-                "--force: skip_existing ignored this run; %d items skipped earlier queued again",
-                report.forced,
-            )
-        return report
-    if job.skip_existing is None:
-        return report
-    if not ledger.pending_of(job_name):
-        return report  # nothing to compare: no listing at all
-    report.listed, report.pages = await _list_outputs(ledger, client, job, report.prefix, retrier)
-    newer = job.skip_existing == "newer"
-    if newer:
-        report.unknown_time = ledger.count_listed(job.output_bucket, job_name, newer=True)[1]
-    report.skipped = ledger.skip_listed(
-        job.output_bucket,
-        job_name,
-        newer=newer,
-        code=CODE,
-        message=_REASONS[job.skip_existing],
-    )
-    log.info(
-        "skip_existing = %r: %d objects listed under %s; %d items skipped%s",
-        job.skip_existing,
-        report.listed,
-        _where(job.output_bucket, report.prefix),
-        report.skipped,
-        f' ({report.unknown_time} inputs of unknown time compared as "exists")'
-        if report.unknown_time
-        else "",
-    )
-    return report
+    """`Skipping(...).run()`: list the job's outputs if it has pending items, and skip."""
+    return await Skipping(ledger, client, job, retrier, force=force, job_name=job_name).run()
 
 
 async def preview_skip(
@@ -155,7 +216,7 @@ async def _list_outputs(
 ) -> tuple[int, int]:
     """List the output bucket under `prefix` into the ledger's temporary table, page by page.
     Returns (objects, pages)."""
-    ledger.clear_outputs()
+    ledger.clear_outputs(job.output_bucket, prefix)
     listed = pages = 0
     async with AsyncExitStack() as stack:
         settings = client.settings
@@ -167,5 +228,7 @@ async def _list_outputs(
         async for refs in iter_prefix(client, job.output_bucket, prefix, retrier=retrier):
             pages += 1
             listed += len(refs)
-            ledger.add_outputs([(ref.key, ref.etag, ref.last_modified) for ref in refs])
+            ledger.add_outputs(
+                job.output_bucket, [(ref.key, ref.etag, ref.last_modified) for ref in refs]
+            )
     return listed, pages

@@ -20,15 +20,15 @@ __all__ = ["OutputRow", "Outputs"]
 OutputRow = tuple[str, str | None, str | None]
 
 _CREATE: Final = (
-    "CREATE TEMP TABLE IF NOT EXISTS outputs "
-    "(key TEXT PRIMARY KEY, etag TEXT, last_modified TEXT) WITHOUT ROWID"
+    "CREATE TEMP TABLE IF NOT EXISTS outputs (bucket TEXT NOT NULL, key TEXT NOT NULL, "
+    "etag TEXT, last_modified TEXT, PRIMARY KEY (bucket, key)) WITHOUT ROWID"
 )
 # The pending items of one job whose output was listed (`{t}` names the items table). With
 # `newer`, only those whose output is at or after their input; where the input's time is
 # unknown, `newer` behaves as "exists". An item skipped before and pending again was asked
 # for (its input changed, with reprocess_changed, or a run was forced): never skipped again.
 _MATCH: Final = (
-    f"o.key = {{t}}.output_key AND {{t}}.state = '{PENDING}' AND {{t}}.job IS :job "
+    f"o.bucket = {{t}}.output_bucket AND o.key = {{t}}.output_key AND {{t}}.state = '{PENDING}' AND {{t}}.job IS :job "
     "AND {t}.output_bucket = :bucket "
     "AND (NOT :newer OR {t}.last_modified IS NULL OR o.last_modified >= {t}.last_modified) "
     "AND NOT {skipped_before}"
@@ -43,21 +43,22 @@ class Outputs(Store):
     """The skip_existing part of a Ledger."""
 
     @guarded("write ledger")
-    def clear_outputs(self) -> None:
-        """An empty `temp.outputs`, for the listing of one output prefix."""
+    def clear_outputs(self, bucket: str, prefix: str) -> None:
+        """Forget what `temp.outputs` holds under `prefix` in `bucket`, before listing it."""
         with self.atomic():
             self._conn.execute(_CREATE)
-            self._conn.execute("DELETE FROM temp.outputs")
+            self._conn.execute(
+                "DELETE FROM temp.outputs WHERE bucket = ? AND substr(key, 1, ?) = ?",
+                (bucket, len(prefix), prefix),
+            )
 
     @guarded("write ledger")
-    def add_outputs(self, rows: Iterable[OutputRow]) -> None:
+    def add_outputs(self, bucket: str, rows: Iterable[OutputRow]) -> None:
         """One listing page into `temp.outputs` (a key listed twice is kept once)."""
         with self.atomic():
-            self._conn.executemany("INSERT OR IGNORE INTO temp.outputs VALUES (?, ?, ?)", rows)
-
-    @guarded("read ledger")
-    def outputs_listed(self) -> int:
-        return int(self._scalar("SELECT count(*) FROM temp.outputs"))
+            self._conn.executemany(
+                f"INSERT OR IGNORE INTO temp.outputs VALUES ({_literal(bucket)}, ?, ?, ?)", rows
+            )
 
     @guarded("write ledger")
     def skip_listed(
@@ -146,6 +147,10 @@ class Outputs(Store):
 
 def _match(table: str) -> str:
     return _MATCH.format(t=table, skipped_before=_SKIPPED_BEFORE.format(t=table))
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _pair(row: tuple[int, int]) -> tuple[int, int]:

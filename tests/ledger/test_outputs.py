@@ -12,8 +12,8 @@ OUT = "dst-1250000000"
 
 
 def _list(ledger: Ledger, *numbers: int, at: str = "2024-05-01T10:00:00Z") -> None:
-    ledger.clear_outputs()
-    ledger.add_outputs((f"out/{n:06d}.webp", f"etag-{n}", at) for n in numbers)
+    ledger.clear_outputs(OUT, "out/")
+    ledger.add_outputs(OUT, ((f"out/{n:06d}.webp", f"etag-{n}", at) for n in numbers))
 
 
 def _skip(ledger: Ledger, *, newer: bool = False, job: str | None = None) -> int:
