@@ -54,10 +54,12 @@ def skip_existing(bench: Bench) -> list[Figure]:
         bench.errors.append(short)
         note = _join(note, short)
     ratio = None if planned is None or not without else planned / without
+    skipped_at = run.first_line_time("skip_existing =")
     times = (
-        f"{planned:.1f} s with, {without:.1f} s without (scenario 6)"
+        f"{planned:.1f} s with (skipping done at {skipped_at or 0:.1f} s), "
+        f"{without:.1f} s without (scenario 6)"
         if planned is not None and without
-        else "no skip_existing or 'expanded:' log line"
+        else "no 'expanded:' log line"
     )
     listings = int(stats["requests"].get("GET /", 0))
     return [

@@ -27,11 +27,14 @@ _CREATE: Final = (
 # `newer`, only those whose output is at or after their input; where the input's time is
 # unknown, `newer` behaves as "exists". An item skipped before and pending again was asked
 # for (its input changed, with reprocess_changed, or a run was forced): never skipped again.
+# Written as EXISTS, so that SQLite walks the items and looks each output up by its key.
+_OUTPUT_OF: Final = (
+    "FROM temp.outputs AS o WHERE o.bucket = {t}.output_bucket AND o.key = {t}.output_key"
+)
 _MATCH: Final = (
-    f"o.bucket = {{t}}.output_bucket AND o.key = {{t}}.output_key AND {{t}}.state = '{PENDING}' AND {{t}}.job IS :job "
-    "AND {t}.output_bucket = :bucket "
-    "AND (NOT :newer OR {t}.last_modified IS NULL OR o.last_modified >= {t}.last_modified) "
-    "AND NOT {skipped_before}"
+    f"{{t}}.state = '{PENDING}' AND {{t}}.job IS :job AND {{t}}.output_bucket = :bucket "
+    "AND EXISTS (SELECT 1 {output_of} AND (NOT :newer OR {t}.last_modified IS NULL "
+    "OR o.last_modified >= {t}.last_modified)) AND NOT {skipped_before}"
 )
 _SKIPPED_BEFORE: Final = (
     "EXISTS (SELECT 1 FROM attempts_log AS a "
@@ -71,18 +74,20 @@ class Outputs(Store):
         with self.atomic():
             changed = self._conn.execute(
                 f"UPDATE items SET state = '{SKIPPED}', code = :code, message = :message, "
-                "result = json_object('etag', o.etag, 'last_modified', o.last_modified), "
-                "finished_at = :now, updated_at = :now FROM temp.outputs AS o "
+                "result = (SELECT json_object('etag', o.etag, 'last_modified', o.last_modified) "
+                f"{_OUTPUT_OF.format(t='items')}), finished_at = :now, updated_at = :now "
                 "WHERE " + _match("items"),
                 params,
             ).rowcount
             # The items skipped just now are those without a skip in their log yet. One
-            # statement: RETURNING would buffer every row in memory.
+            # statement (RETURNING would buffer every row in memory), in id order: the log's
+            # index is by id, and a million inserts at random places in it cost minutes.
             self._conn.execute(
                 "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
                 f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', :code, :message, :now "
                 f"FROM items AS i WHERE i.state = '{SKIPPED}' AND i.job IS :job "
-                f"AND i.output_bucket = :bucket AND NOT {_SKIPPED_BEFORE.format(t='i')}",
+                f"AND i.output_bucket = :bucket AND NOT {_SKIPPED_BEFORE.format(t='i')} "
+                "ORDER BY item_id",
                 params,
             )
         return int(changed)
@@ -102,9 +107,8 @@ class Outputs(Store):
         With `unless_final_in` (the real ledger, for a dry run's scratch one), items final
         there are left out, but those in state `keep` there. Only read: a dry run never locks
         the real ledger."""
-        sql = (
-            "SELECT count(*), count(*) - count(i.last_modified) "
-            "FROM items AS i JOIN temp.outputs AS o ON " + _match("i")
+        sql = "SELECT count(*), count(*) - count(i.last_modified) FROM items AS i WHERE " + _match(
+            "i"
         )
         params = {"job": job, "bucket": bucket, "newer": newer}
         if unless_final_in is None:
@@ -146,7 +150,11 @@ class Outputs(Store):
 
 
 def _match(table: str) -> str:
-    return _MATCH.format(t=table, skipped_before=_SKIPPED_BEFORE.format(t=table))
+    return _MATCH.format(
+        t=table,
+        output_of=_OUTPUT_OF.format(t=table),
+        skipped_before=_SKIPPED_BEFORE.format(t=table),
+    )
 
 
 def _literal(text: str) -> str:
