@@ -137,9 +137,8 @@ class Skipping:
         report.listed, report.pages = await self._listing
         newer = job.skip_existing == "newer"
         if newer:
-            report.unknown_time = ledger.count_listed(job.output_bucket, self.job_name, newer=True)[
-                1
-            ]
+            counted = ledger.count_listed(job.output_bucket, self.job_name, newer=True)
+            report.unknown_time = counted[1]
         report.skipped = ledger.skip_listed(
             job.output_bucket,
             self.job_name,
