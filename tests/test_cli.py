@@ -79,7 +79,8 @@ def test_after_a_lost_ledger_skip_existing_submits_nothing_and_force_shows_what_
 
     plan = CliRunner().invoke(cli, ["run", "--dry-run", "--quiet", str(manifest)])
     forced = CliRunner().invoke(cli, ["run", "--dry-run", "--force", "--quiet", str(manifest)])
-    run = CliRunner().invoke(cli, ["run", "--quiet", str(manifest)])
+    metrics = tmp_path / "picjobs.prom"
+    run = CliRunner().invoke(cli, ["run", "--quiet", "--metrics-file", str(metrics), str(manifest)])
     status = CliRunner().invoke(cli, ["status", str(manifest)])
     report = CliRunner().invoke(cli, ["report", "--format", "jsonl", str(manifest)])
 
@@ -99,4 +100,5 @@ def test_after_a_lost_ledger_skip_existing_submits_nothing_and_force_shows_what_
     assert run.output.startswith("demo: skipped 8 (0 submitted this run, ")
     assert "8 skipped this run: their output exists (skip_existing)" in run.output
     assert "  skipped            8" in status.output
+    assert 'picjobs_items{manifest="demo",state="skipped"} 8' in metrics.read_text()
     assert report.output.count('"state": "skipped", "code": "OutputExists"') == 8
