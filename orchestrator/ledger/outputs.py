@@ -105,8 +105,8 @@ class Outputs(Store):
         """(pending items `skip_listed` would skip, of which the input's time is unknown).
 
         With `unless_final_in` (the real ledger, for a dry run's scratch one), items final
-        there are left out, but those in state `keep` there. Only read: a dry run never locks
-        the real ledger."""
+        there are left out, but those in state `keep` there, and without `keep` those it
+        skipped before. Only read: a dry run never locks the real ledger."""
         sql = "SELECT count(*), count(*) - count(i.last_modified) FROM items AS i WHERE " + _match(
             "i"
         )
@@ -118,6 +118,10 @@ class Outputs(Store):
             " AND NOT EXISTS (SELECT 1 FROM real.items AS r "
             f"WHERE r.item_id = i.item_id AND r.state IN {finals})"
         )
+        if keep is None:  # an item the real ledger skipped before is not skipped again
+            sql += " AND NOT " + _SKIPPED_BEFORE.format(t="i").replace(
+                "attempts_log", "real.attempts_log"
+            )
         self._conn.execute("ATTACH DATABASE ? AS real", (str(unless_final_in),))
         try:
             return _pair(self._conn.execute(sql, params).fetchone())

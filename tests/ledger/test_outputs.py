@@ -91,15 +91,17 @@ def test_a_dry_run_leaves_out_what_the_real_ledger_finished_but_keeps_the_skippe
     tmp_path: Path,
 ) -> None:
     with Ledger.open(tmp_path / "real.sqlite") as real:
-        real.add_items(items(3))
+        real.add_items(items(5))
         submit(real, 1)  # id-000000 submitted: not final
         real.connection.execute("UPDATE items SET state = 'success' WHERE item_id = 'id-000001'")
-        real.connection.execute("UPDATE items SET state = 'skipped' WHERE item_id = 'id-000002'")
+        _list(real, 2, 4)
+        _skip(real)
+        real.connection.execute("UPDATE items SET state = 'pending' WHERE item_id = 'id-000004'")
     with Ledger.open(tmp_path / "plan.sqlite") as plan:
-        plan.add_items(items(4))
-        _list(plan, 0, 1, 2, 3)
+        plan.add_items(items(5))  # id-000004: skipped before, its input changed since
+        _list(plan, 0, 1, 2, 3, 4)
         without = plan.count_listed(OUT, None, newer=False, unless_final_in=real.path)
         forced = plan.count_listed(
             OUT, None, newer=False, unless_final_in=real.path, keep=State.SKIPPED
         )
-    assert (without, forced) == ((2, 2), (3, 3))  # (to skip, of those inputs of unknown time)
+    assert (without, forced) == ((2, 2), (4, 4))  # (to skip, of those inputs of unknown time)
