@@ -1,4 +1,4 @@
-"""The seven scenarios. Each returns its figures; each child process has a time limit.
+"""The scenarios (14, skip_existing, in `skipping`). Each returns its figures; each child process has a time limit.
 
 Sizes come from `Sizes`: `FULL` is what the targets are about, `QUICK` keeps the harness
 exercised in seconds (the smoke test).
@@ -659,6 +659,12 @@ def resume(bench: Bench) -> list[Figure]:
     ]
 
 
+def _skip_existing(bench: Bench) -> list[Figure]:
+    from benchmarks.skipping import skip_existing  # it builds on this module's scenario 6
+
+    return skip_existing(bench)
+
+
 SCENARIOS: dict[int, Callable[[Bench], list[Figure]]] = {
     1: end_to_end,
     5: cpu_at_quota,  # before 2, which reuses its request log
@@ -667,4 +673,5 @@ SCENARIOS: dict[int, Callable[[Bench], list[Figure]]] = {
     4: adaptive_rate,
     6: large_manifests,
     7: resume,
+    14: _skip_existing,
 }

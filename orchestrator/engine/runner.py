@@ -20,6 +20,7 @@ from orchestrator.engine.expand import Expansion, expand
 from orchestrator.engine.processing import Processing
 from orchestrator.engine.progress import Progress, ProgressReporter, utc_iso
 from orchestrator.engine.queue import resolve_queue
+from orchestrator.engine.skip import Skipping, SkipReport
 from orchestrator.exit_codes import ExitCode
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import Manifest
@@ -37,6 +38,7 @@ class RunOptions:
     no_wait: bool = False
     resume_queue: bool = False
     retry_failed: bool = False
+    force: bool = False  # ignore skip_existing this run
     deadline: float | None = None  # seconds after the run starts: stop submitting
     grace: float = 300.0  # seconds to keep tracking after the deadline
     policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -57,6 +59,7 @@ class RunReport:
     message: str = ""
     trip: Trip | None = None
     deadline_reached: bool = False
+    skips: list[SkipReport] = field(default_factory=list)  # one per job that skips
 
 
 def exit_code(counts: dict[str, int], trip: Trip | None) -> ExitCode:
@@ -81,9 +84,17 @@ async def run(
     started = time.monotonic()
     stop = stop or asyncio.Event()
     # Expansion first: a source that cannot be read must leave the ledger as it was.
+    retrier = Retrier(options.policy)
     # Job names the ledger holds that the manifest no longer has: one pass over the items.
     gone = ledger.job_names() - set(manifest.job_names)
-    expansion = await _expand(manifest, ledger, client, Retrier(options.policy), relabel=bool(gone))
+    # skip_existing for each job (the one place that names them), within the expansion.
+    skipping = [
+        Skipping(ledger, client, job, retrier, force=options.force, job_name=job.label)
+        for job in manifest.jobs
+    ]
+    expansion, skips = await _expand(
+        manifest, ledger, client, retrier, skipping, relabel=bool(gone)
+    )
     run_id = ledger.start_run(os.getpid(), socket.gethostname(), {"manifest": str(manifest.path)})
     recovered = ledger.recover_interrupted()
     if recovered:
@@ -91,7 +102,7 @@ async def run(
     if gone:  # expansion may have given some of their items a job of the manifest
         gone = ledger.job_names() - set(manifest.job_names)
     jobs = run_jobs(manifest, gone)
-    report = RunReport(ExitCode.OK, ledger.counts(jobs), expansion)
+    report = RunReport(ExitCode.OK, ledger.counts(jobs), expansion, skips=skips)
     if options.retry_failed:
         log.info("%d failed items queued again", ledger.retry_failed(jobs))
     counts = ledger.counts(jobs)
@@ -177,15 +188,32 @@ def source_fingerprint(manifest: Manifest) -> str | None:
 
 
 async def _expand(
-    manifest: Manifest, ledger: Ledger, client: CIClient, retrier: Retrier, *, relabel: bool
-) -> Expansion:
+    manifest: Manifest,
+    ledger: Ledger,
+    client: CIClient,
+    retrier: Retrier,
+    skipping: list[Skipping],
+    *,
+    relabel: bool,
+) -> tuple[Expansion, list[SkipReport]]:
     fingerprint = source_fingerprint(manifest)
     if fingerprint is not None and ledger.meta_get("expanded_source") == fingerprint:
         log.info("the CSV and manifest are unchanged since they were expanded; skipping expansion")
-        return Expansion(skipped=True)
+        return Expansion(skipped=True), [await skip.run() for skip in skipping]
+    if not ledger.total():
+        # A new ledger: every item will be pending, so the outputs are listed while the
+        # source is expanded, and compared before the bulk load builds its indexes.
+        for skip in skipping:
+            skip.start_listing()
     refresh = frozenset(job.label for job in manifest.jobs if job.reprocess_changed)
-    with ledger.loading(refresh_changed=refresh, relabel=relabel) as loader:
-        expansion = await expand(manifest, client, loader.add, retrier=retrier)
+    try:
+        with ledger.loading(refresh_changed=refresh, relabel=relabel) as loader:
+            expansion = await expand(manifest, client, loader.add, retrier=retrier)
+            loader.flush()
+            skips = [await skip.run() for skip in skipping]
+    finally:
+        for skip in skipping:
+            await skip.cancel()
     expansion.added = loader.added
     if fingerprint is not None:
         ledger.meta_set("expanded_source", fingerprint)
@@ -199,4 +227,4 @@ async def _expand(
         if len(manifest.jobs) > 1
         else "",
     )
-    return expansion
+    return expansion, skips

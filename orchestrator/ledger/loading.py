@@ -13,7 +13,7 @@ from orchestrator.items import Item, ItemRecord
 from orchestrator.ledger.errors import translating
 from orchestrator.ledger.jobs import JOB_NAME_SQL
 from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
-from orchestrator.ledger.states import FINAL_STATES, PENDING, SUCCESS, sql_list
+from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, SUCCESS, sql_list
 from orchestrator.ledger.store import Store
 from orchestrator.manifest.model import DEFAULT_JOB
 
@@ -31,15 +31,16 @@ _INSERT_ITEM: Final = (
     f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{PENDING}', ?, ?) ON CONFLICT (item_id) DO NOTHING"
 )
 # With reprocess_changed: an object whose ETag differs from the one its successful job read
-# is planned again. Its attempts count and history stay.
+# (or had when it was skipped, its output existing) is planned again. Its attempts count and
+# history stay.
 _UPSERT_CHANGED: Final = (
     _INSERT_ITEM.removesuffix("DO NOTHING")
     + "DO UPDATE SET etag = excluded.etag, size = excluded.size, "
     f"last_modified = excluded.last_modified, state = '{PENDING}', job_id = NULL, code = NULL, "
     "message = NULL, result = NULL, submitted_at = NULL, finished_at = NULL, "
     "updated_at = excluded.updated_at "
-    f"WHERE items.state = '{SUCCESS}' AND excluded.etag IS NOT NULL AND items.etag IS NOT NULL "
-    "AND items.etag != excluded.etag"
+    f"WHERE items.state IN {sql_list([SUCCESS, SKIPPED])} AND excluded.etag IS NOT NULL "
+    "AND items.etag IS NOT NULL AND items.etag != excluded.etag"
 )
 # An item planned again by a job of another name (renamed, or a single [job] that became one of
 # several) takes that job's name: its id leaves the name out. NULL is the unnamed job, 'default'.

@@ -18,12 +18,15 @@ __all__ = [
     "Limits",
     "Manifest",
     "PriorityRule",
+    "SkipExisting",
     "SourceConfig",
     "SourceKind",
     "Target",
 ]
 
 SourceKind = Literal["prefix", "csv", "inventory"]
+# `[job] skip_existing`: no job for an object whose output exists ("newer": and is not older).
+SkipExisting = Literal["exists", "newer"]
 # `[target] endpoint = "embedded"` runs the emulator in-process (the demo does).
 EMBEDDED_ENDPOINT: Final = "embedded"
 # The name of a single unnamed `[job]`. Its items keep a NULL `job` in the ledger (as every row
@@ -85,6 +88,7 @@ class JobConfig:
     name: str = DEFAULT_JOB
     # False for a single unnamed `[job]`: its rows keep a NULL `job` column.
     named: bool = False
+    skip_existing: SkipExisting | None = None  # None: `false`, every object gets its job
 
     @property
     def label(self) -> str | None:

@@ -18,6 +18,7 @@ from orchestrator.manifest.model import (
     Limits,
     Manifest,
     PriorityRule,
+    SkipExisting,
     SourceConfig,
     SourceKind,
     Target,
@@ -72,6 +73,7 @@ _JOB_KEYS = (
     "callback_format",
     "callback_type",
     "reprocess_changed",
+    "skip_existing",
     "priority",
 )
 _RULE_KEYS = ("match", "job_level")
@@ -370,7 +372,17 @@ class Validator:
             reprocess_changed=self.flag(where, values, "reprocess_changed"),
             name=DEFAULT_JOB if name is None else name,
             named=name is not None,
+            skip_existing=self.skip_existing(where, values),
         )
+
+    def skip_existing(self, table: Where, values: Mapping[str, Any]) -> SkipExisting | None:
+        value = values.get("skip_existing", False)
+        if value is False:
+            return None
+        if value == "exists" or value == "newer":
+            return cast(SkipExisting, value)
+        expected = 'must be false, "exists" or "newer"'
+        raise self.key_error(table, "skip_existing", f"{expected}, got {got(value)}")
 
     def priority(self, table: Where, job: Mapping[str, Any]) -> tuple[PriorityRule, ...]:
         rules = job.get("priority", [])

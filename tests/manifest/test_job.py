@@ -130,3 +130,22 @@ def test_the_embedded_emulator_is_a_valid_endpoint() -> None:
 def test_the_demo_manifest_loads() -> None:
     demo = Path(__file__).parents[2] / "manifests" / "demo.toml"
     assert load_manifest(demo).name == "demo"
+
+
+@pytest.mark.parametrize(
+    ("line", "mode"),
+    [(None, None), ("skip_existing = false", None), ('skip_existing = "exists"', "exists"),
+     ('skip_existing = "newer"', "newer")],
+)  # fmt: skip
+def test_skip_existing_is_false_exists_or_newer_and_off_by_default(
+    line: str | None, mode: str | None
+) -> None:
+    text = BASE if line is None else after("output", line)
+    assert load(text).job.skip_existing == mode
+
+
+@pytest.mark.parametrize(("value", "shown"), [("true", "boolean true"), ('"yes"', "string 'yes'")])
+def test_skip_existing_names_its_three_values_when_given_another(value: str, shown: str) -> None:
+    assert error_of(after("output", f"skip_existing = {value}")) == (
+        f'thumbs.toml:13: [job] skip_existing: must be false, "exists" or "newer", got {shown}'
+    )
