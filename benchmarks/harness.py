@@ -377,6 +377,13 @@ class EmulatorProcess:
     def pause_queue(self) -> None:
         self._call("POST", "/_bench/pause", {})
 
+    def index_objects(self, bucket: str, keys_file: Path) -> int:
+        """Make every key of `keys_file` an object of `bucket`, without files (until reset)."""
+        answer = self._call(
+            "POST", "/_bench/index", {"bucket": bucket, "keys_file": str(keys_file)}
+        )
+        return int(answer["objects"])
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -450,8 +457,20 @@ def write_manifest(
     rate: float,
     concurrency: int = 16,
     output: str = "o/{key}",
+    second_output: str | None = None,
+    skip_existing: str = "false",
 ) -> Path:
-    """A CSV manifest whose jobs rotate each input into the output bucket."""
+    """A CSV manifest whose jobs rotate each input into the output bucket; with
+    `second_output`, two `[[job]]` tables (two outputs per object)."""
+    tables = (
+        [("", output)] if second_output is None else [("first", output), ("second", second_output)]
+    )
+    job = "\n".join(
+        ("[job]\n" if not job_name else f'[[job]]\nname = "{job_name}"\n')
+        + f'process_rule = "{RULE}"\noutput = "{job_output}"\noutput_bucket = "{OUTPUT_BUCKET}"\n'
+        + f"skip_existing = {skip_existing}\n"
+        for job_name, job_output in tables
+    )
     path.write_text(
         textwrap.dedent(
             f"""\
@@ -464,16 +483,12 @@ def write_manifest(
             [source]
             csv = "{csv.name}"
 
-            [job]
-            process_rule = "{RULE}"
-            output = "{output}"
-            output_bucket = "{OUTPUT_BUCKET}"
-
+            JOBS
             [limits]
             rate = {rate:g}
             concurrency = {concurrency}
             """
-        ),
+        ).replace("JOBS\n", job + "\n"),
         encoding="utf-8",
     )
     return path

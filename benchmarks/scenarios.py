@@ -1,4 +1,5 @@
-"""The eight scenarios. Each returns its figures; each child process has a time limit.
+"""The scenarios (11 in `htmlreport`, 12 in `listing`, 14 in `skipping`). Each returns its
+figures; each child process has a time limit.
 
 Sizes come from `Sizes`: `FULL` is what the targets are about, `QUICK` keeps the harness
 exercised in seconds (the smoke test).
@@ -499,6 +500,27 @@ def _ledger_path(manifest: Path) -> Path:
     return manifest.parent / ".picjobs" / "large.sqlite"
 
 
+def _expand_two_jobs(bench: Bench) -> tuple[Measured, int]:
+    """The same expansion with two `[[job]]` tables: two items per row, one CSV read.
+    Returns the run and how many items its ledger holds."""
+    csv = _large_manifest(bench).parent / "keys.csv"
+    manifest = write_manifest(
+        csv.parent / "large2.toml",
+        name="large2",
+        csv=csv,
+        rate=100,
+        second_output="w/{dir}/{stem}.webp",
+    )
+    bench.reset()
+    bench.emulator.pause_queue()
+    rows = bench.sizes.manifest_rows
+    bench.progress(f"6: expanding the {rows:,}-row CSV with two jobs ({2 * rows:,} items)")
+    run = bench.picjobs(manifest, timeout=max(60.0, 600.0 * rows / 1_000_000))
+    ledger = manifest.parent / ".picjobs" / "large2.sqlite"
+    stored = sum(ledger_counts(ledger).values()) if ledger.exists() else 0
+    return run, stored
+
+
 def _expand(bench: Bench) -> Measured:
     """A real `picjobs run` over the large CSV that stops after expansion: the queue is
     paused, so resolving it refuses to go on (exit 2) once every row is in the ledger."""
@@ -569,6 +591,16 @@ def large_manifests(bench: Bench) -> list[Figure]:
     dry = bench.picjobs(manifest, "--dry-run", timeout=_dry_run_timeout(rows))
     dry_note = bench.check("dry run", dry)
     name = f"6 large manifest, {rows:,} rows"
+    two, two_stored = _expand_two_jobs(bench)
+    two_note = bench.check("two-job expansion run", two, expect=2)
+    if two_stored != 2 * rows:
+        short = f"two-job expansion: {two_stored:,} of {2 * rows:,} items in the ledger"
+        bench.errors.append(short)
+        two_note = _join(two_note, short)
+    two_at = two.first_line_time("expanded:")
+    if two_at is None:
+        two_at = two.wall
+        two_note = _join("no 'expanded:' line; wall time until stopped", two_note)
     return [
         at_most(
             name,
@@ -606,6 +638,20 @@ def large_manifests(bench: Bench) -> list[Figure]:
             "s",
             "no target; stopped at the time limit" if dry.timed_out else "no target",
         ),
+        at_most(
+            name,
+            "expansion with two jobs, time",
+            two_at,
+            2 * expanded_at,
+            "s",
+            _join(
+                f"target: twice the one-job time; {two_at / expanded_at:.2f}x",
+                f"{2 * rows / two_at:,.0f} items/s",
+                two.other_load,
+                two_note,
+            ),
+        ),
+        at_most(name, "expansion with two jobs, peak RSS", two.max_rss_mib, 100, "MiB"),
     ]
 
 
@@ -649,6 +695,12 @@ def resume(bench: Bench) -> list[Figure]:
     ]
 
 
+def _skip_existing(bench: Bench) -> list[Figure]:
+    from benchmarks.skipping import skip_existing  # it builds on this module's scenario 6
+
+    return skip_existing(bench)
+
+
 SCENARIOS: dict[int, Callable[[Bench], list[Figure]]] = {
     1: end_to_end,
     5: cpu_at_quota,  # before 2, which reuses its request log
@@ -659,4 +711,5 @@ SCENARIOS: dict[int, Callable[[Bench], list[Figure]]] = {
     7: resume,
     11: html_report,
     12: folder_listing,
+    14: _skip_existing,
 }

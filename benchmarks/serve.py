@@ -10,6 +10,10 @@ GET  /_bench/log    every CI and COS request since the last clear, as parallel a
                     `t` (monotonic arrival time, the clock of `/_emulator/stats?times=1`),
                     `op` (submit, describe, list, queue, cos) and `status`
 POST /_bench/pause  pause the default bucket's pic queue (a run then stops after expansion)
+POST /_bench/index  {"bucket": NAME, "keys_file": PATH}: list every key of the file (one a line)
+                    as an object of that bucket without writing a file for it (listed and
+                    described, all the tiny PNG's bytes), so a million existing outputs cost
+                    seconds; gone at the next reset, which rescans the folders
 
 `/_emulator/reset` also clears the log. Recording is a list append per request.
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -39,6 +44,7 @@ from orchestrator.emulator import imaging
 from orchestrator.emulator.app import create_app
 from orchestrator.emulator.model import NotifyConfig, QueueState
 from orchestrator.emulator.server import EmulatorConfig, build_emulator, config_from_env
+from orchestrator.emulator.store import ObjectMeta
 
 __all__ = ["main"]
 
@@ -106,6 +112,8 @@ def build_app(config: EmulatorConfig) -> web.Application:
     @web.middleware
     async def record(request: web.Request, handler: _Handler) -> web.StreamResponse:
         path = request.path
+        if path == "/_bench/index" and request.method == "POST":
+            return await _index(request)
         if path.startswith("/_bench/"):
             return _bench_route(request, path)
         if path.startswith("/_emulator"):
@@ -131,6 +139,21 @@ def build_app(config: EmulatorConfig) -> web.Application:
             )
             return web.json_response({"queue_id": queue.queue_id, "state": "Paused"})
         return web.json_response({"error": f"no route {request.method} {path}"}, status=404)
+
+    async def _index(request: web.Request) -> web.StreamResponse:
+        payload = await request.json()
+        found = emulator.backend.store.create(str(payload["bucket"]))
+        body = found.root.parent / "tiny.png"  # seeded beside the buckets by the harness
+        size, mtime = body.stat().st_size, time.time()
+        etag = f'"{hashlib.md5(body.read_bytes(), usedforsecurity=False).hexdigest()}"'
+        with open(payload["keys_file"], encoding="utf-8") as keys:
+            for line in keys:
+                key = line.rstrip("\n")
+                meta = ObjectMeta(key, body, size, mtime)
+                meta._etag = etag
+                found._objects[key] = meta
+        found._sorted = sorted(key.encode() for key in found._objects)
+        return web.json_response({"bucket": found.name, "objects": len(found)})
 
     app = create_app(emulator)
     app.middlewares.append(record)

@@ -81,13 +81,18 @@ class SourceError(UsageError):
 class OutputCollision(UsageError):
     """Two different inputs would be written to the same output object."""
 
-    def __init__(self, output: str, first_key: str, second_key: str) -> None:
+    def __init__(
+        self, output: str, first_key: str, second_key: str, *, jobs: tuple[str, str] | None = None
+    ) -> None:
         self.output = output
         self.first_key = first_key
         self.second_key = second_key
-        super().__init__(
-            f"output collision: {first_key!r} and {second_key!r} both map to {output!r}"
-        )
+        self.jobs = jobs
+        if jobs is None or jobs[0] == jobs[1]:
+            what = f"{first_key!r} and {second_key!r}"
+        else:
+            what = f"{first_key!r} (job {jobs[0]}) and {second_key!r} (job {jobs[1]})"
+        super().__init__(f"output collision: {what} both map to {output!r}")
 
 
 class CredentialsError(UsageError):

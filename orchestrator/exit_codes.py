@@ -8,7 +8,7 @@ __all__ = ["ExitCode"]
 
 
 class ExitCode(enum.IntEnum):
-    OK = 0  # every item succeeded, or there was nothing to do
+    OK = 0  # every item succeeded (or was skipped: skip_existing), or there was nothing to do
     FAILED = 1  # finished, some items failed (or a preflight check failed)
     USAGE = 2  # usage, manifest or ledger error
     LOCKED = 3  # another run holds the ledger's lock

@@ -22,6 +22,7 @@ class ObjectRef(NamedTuple):
     job_level: int | None = None
     user_data: str | None = None
     line: int | None = None  # where a file source found it, for error messages
+    job: str | None = None  # a CSV row's `job`: only that job of the manifest plans it
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,17 +40,18 @@ class Item:
     etag: str | None = None
     size: int | None = None
     last_modified: str | None = None
+    job: str | None = None  # the manifest job that planned it; None for a single unnamed [job]
 
     def record(self) -> ItemRecord:
         return (
             self.item_id, self.bucket, self.key, self.output_bucket, self.output_region,
             self.output_key, self.job_level, self.user_data, self.etag, self.size,
-            self.last_modified,
+            self.last_modified, self.job,
         )  # fmt: skip
 
 
 # An Item's fields as a plain tuple, in order: what expansion hands the ledger, since a million
 # tuples cost a fraction of a million frozen dataclasses.
 ItemRecord = tuple[
-    str, str, str, str, str, str, int, str | None, str | None, int | None, str | None
+    str, str, str, str, str, str, int, str | None, str | None, int | None, str | None, str | None
 ]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import posixpath
-import string
-from collections.abc import Callable
 from fnmatch import fnmatchcase
 from json.encoder import encode_basestring
 
 from orchestrator.exceptions import ManifestError, SourceError
 from orchestrator.items import Item, ItemRecord, ObjectRef
-from orchestrator.manifest import Manifest
+from orchestrator.manifest import JobConfig, Manifest
+from orchestrator.manifest.outputs import compile_output, key_parts, render_output
 
 __all__ = ["Planner", "compile_output", "item_id", "key_parts", "object_key", "render_output"]
 
@@ -21,48 +19,6 @@ def object_key(key: str) -> str:
     and COS keys never start with '/', so a '/' in front (as hand-made CSVs write keys) is
     that path's separator, not part of the key: `/photos/a.jpg` names `photos/a.jpg`."""
     return key.lstrip("/")
-
-
-def key_parts(key: str) -> dict[str, str]:
-    """The values of the output placeholders for `key`: key, dir, name, stem and ext (no dot)."""
-    directory, _, name = key.rpartition("/")
-    stem, dot_ext = posixpath.splitext(name)
-    return {"key": key, "dir": directory, "name": name, "stem": stem, "ext": dot_ext[1:]}
-
-
-def compile_output(template: str) -> Callable[[str], str]:
-    """`render_output` for one template, parsed once: expansion renders it for every object."""
-    parts = [
-        (literal, field) for literal, field, _spec, _conv in string.Formatter().parse(template)
-    ]
-    if all(field in (None, "key") for _literal, field in parts):
-        # The common `out/{key}`: one C-level format call per object, no key split.
-        pattern = "".join(
-            literal.replace("{", "{{").replace("}", "}}") + ("" if field is None else "{0}")
-            for literal, field in parts
-        )
-        return pattern.format
-
-    def render(key: str) -> str:
-        values = key_parts(key)
-        pieces: list[str] = []
-        drop_slash = False
-        for literal, field in parts:
-            pieces.append(literal.removeprefix("/") if drop_slash else literal)
-            drop_slash = field == "dir" and not values["dir"]
-            if field is not None:
-                pieces.append(values[field])
-        return "".join(pieces)
-
-    return render
-
-
-def render_output(template: str, key: str) -> str:
-    """Fill `template` for `key`. An empty {dir} drops the '/' that follows it.
-
-    The template is assumed valid (see `config.output_template_problem`).
-    """
-    return compile_output(template)(key)
 
 
 # The C string encoder behind json.dumps(..., ensure_ascii=False): same bytes, a third the cost.
@@ -84,16 +40,21 @@ def item_id(
 
 
 class Planner:
-    """Turns the ObjectRefs of one manifest into Items."""
+    """Turns the ObjectRefs of one manifest into the Items of one of its jobs (the first by
+    default). The ids leave the job's name out: a renamed job, or a single `[job]` that becomes
+    one of several `[[job]]`, keeps its items."""
 
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(self, manifest: Manifest, job: JobConfig | None = None) -> None:
         self._manifest = manifest
-        self._job = manifest.job
-        self._render = compile_output(manifest.job.output)
-        # item_id's JSON array, with the parts every item of this manifest shares quoted once.
+        self._job = job = manifest.jobs[0] if job is None else job
+        self._label = job.label
+        # Several jobs cannot share a row's own output key.
+        self._own_output = len(manifest.jobs) == 1
+        self._render = compile_output(job.output)
+        # item_id's JSON array, with the parts every item of this job shares quoted once.
         self._id_head = "[" + _quote(manifest.name) + ","
-        self._id_middle = "," + _quote(manifest.job.output_bucket) + ","
-        self._id_tail = "," + _quote(manifest.operation_fingerprint) + "]"
+        self._id_middle = "," + _quote(job.output_bucket) + ","
+        self._id_tail = "," + _quote(job.operation_fingerprint) + "]"
         self._last_bucket = self._quoted_bucket = ""
 
     def _rule_level(self, key: str) -> int:
@@ -112,6 +73,14 @@ class Planner:
         if not key:
             raise SourceError(f"source key {ref.key!r}{_where(ref)} names no object")
         if ref.output_key:
+            if not self._own_output:
+                shown = f"{self._manifest.source.csv_path}" + (
+                    "" if ref.line is None else f":{ref.line}"
+                )
+                raise SourceError(
+                    f"{shown}: output: a row's own output is valid only with a single [job];"
+                    f" this manifest has {len(self._manifest.jobs)} jobs"
+                )
             output_key = object_key(ref.output_key)
             if not output_key:
                 raise SourceError(
@@ -143,6 +112,7 @@ class Planner:
             ref.etag,
             ref.size,
             ref.last_modified,
+            self._label,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -12,9 +12,12 @@ from typing import IO, Any
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 
 from orchestrator.ledger import ItemRow, Ledger
+from orchestrator.manifest import DEFAULT_JOB
 
 __all__ = [
     "COLUMNS",
+    "failed_manifest",
+    "job_status",
     "run_metrics",
     "status",
     "summary_line",
@@ -22,15 +25,17 @@ __all__ = [
     "write_report",
 ]
 
+# `job` last: scripts that read the columns by position before jobs had names still work.
 COLUMNS = (
     "bucket", "key", "output_bucket", "output_key", "job_id", "job_level", "state", "code",
-    "message", "attempts", "submitted_at", "finished_at",
+    "message", "attempts", "submitted_at", "finished_at", "job",
 )  # fmt: skip
 
 
 def _record(row: ItemRow) -> dict[str, Any]:
     record = {name: getattr(row, name) for name in COLUMNS}
     record["state"] = str(row.state)
+    record["job"] = row.job or DEFAULT_JOB
     return record
 
 
@@ -50,15 +55,31 @@ def write_report(rows: Iterable[ItemRow], out: IO[str], fmt: str) -> int:
     return n
 
 
-def failed_manifest(rows: Iterable[ItemRow]) -> Iterator[list[str]]:
-    """Rows of a header CSV that is itself a valid `[source] csv` input."""
-    yield ["bucket", "key", "output", "job_level"]
+def failed_manifest(rows: Iterable[ItemRow], *, with_output: bool = True) -> Iterator[list[str]]:
+    """Rows of a header CSV that is itself a valid `[source] csv` input: each row names its
+    job, so a manifest of several jobs re-runs only the failed one. A row's own `output` is
+    valid only with a single job: leave it out (`with_output=False`) for several."""
+    if with_output:
+        yield ["bucket", "key", "output", "job_level", "job"]
+        for row in rows:
+            yield [row.bucket, row.key, row.output_key, str(row.job_level), row.job or DEFAULT_JOB]
+        return
+    yield ["bucket", "key", "job_level", "job"]
     for row in rows:
-        yield [row.bucket, row.key, row.output_key, str(row.job_level)]
+        yield [row.bucket, row.key, str(row.job_level), row.job or DEFAULT_JOB]
 
 
-def status(ledger: Ledger) -> dict[str, Any]:
-    """Counts per state, the last run, and while a run is going its rate and ETA."""
+def job_status(ledger: Ledger, manifest_jobs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Counts per state of each job with items, and whether the manifest still has it."""
+    return {
+        job: {"in_manifest": job in manifest_jobs, "total": sum(counts.values()), "counts": counts}
+        for job, counts in ledger.job_counts().items()
+    }
+
+
+def status(ledger: Ledger, manifest_jobs: Sequence[str] = ()) -> dict[str, Any]:
+    """Counts per state (in all, and per job), the last run, and while a run is going its rate
+    and ETA."""
     counts = ledger.counts()
     last = ledger.last_run()
     running = last is not None and last.finished_at is None and ledger.lock_holder() is not None
@@ -67,6 +88,7 @@ def status(ledger: Ledger) -> dict[str, Any]:
         "ledger": str(ledger.path),
         "total": sum(counts.values()),
         "counts": counts,
+        "jobs": job_status(ledger, manifest_jobs),
         "running": running,
         "rate": progress.get("rate", 0.0),
         "eta_seconds": progress.get("eta_seconds"),

@@ -308,7 +308,7 @@ def test_a_csv_whose_header_lacks_the_key_column_exits_2_naming_the_file_and_lin
     assert refused_leaving_the_ledger(case, "--dry-run", case / "no_key_column.toml") == (
         f"{csv}:1: the header has no 'key' column (or, if this is a bucket,key[,versionId] row,"
         " 'path' is not a BucketName-APPID); the columns are key, bucket, output, job_level,"
-        " user_data"
+        " user_data, job"
     )
 
 
@@ -319,7 +319,7 @@ def test_a_csv_whose_header_names_only_other_columns_exits_2_rather_than_reading
     assert refused_leaving_the_ledger(case, "--dry-run", case / "unnamed_columns.toml") == (
         f"{csv}:1: the header has no 'key' column (or, if this is a bucket,key[,versionId] row,"
         " 'name' is not a BucketName-APPID); the columns are key, bucket, output, job_level,"
-        " user_data"
+        " user_data, job"
     )
 
 

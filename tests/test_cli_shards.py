@@ -91,8 +91,10 @@ def test_report_of_all_shards_covers_every_object_once_after_the_last_shard_runs
     assert last.exit_code == 0, last.output
     result = CliRunner().invoke(cli, ["report", str(demo), "--shards", "2", "--format", "jsonl"])
     assert result.exit_code == 0 and result.stderr == ""
-    keys = [json.loads(line)["key"] for line in result.stdout.splitlines()]
-    assert len(keys) == len(set(keys)) == 8
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    pairs = [(row["key"], row["job"]) for row in rows]  # the demo has two jobs
+    assert len(pairs) == len(set(pairs)) == 16
+    assert len({key for key, _job in pairs}) == 8
     failed = CliRunner().invoke(cli, ["report", str(demo), "--shards", "2", "--failed-only"])
     assert failed.exit_code == 0
-    assert failed.stdout == "bucket,key,output,job_level\n"
+    assert failed.stdout == "bucket,key,job_level,job\n"

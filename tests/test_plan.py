@@ -35,7 +35,7 @@ def manifest(**job: object) -> Manifest:
         ledger_path=Path("/srv/.picjobs/thumbs-nightly.sqlite"),
         target=Target(BUCKET, "ap-chongqing"),
         source=SourceConfig(kind="prefix", prefix=""),
-        job=JobConfig(**settings),  # type: ignore[arg-type]
+        jobs=(JobConfig(**settings),),  # type: ignore[arg-type]
     )
 
 
@@ -159,7 +159,7 @@ def test_plan_renders_the_output_and_carries_the_object_metadata_over() -> None:
             "photos/a/b.jpg",
             OUT_BUCKET,
             "thumbs/photos/a/b.webp",
-            planned.operation_fingerprint,
+            planned.jobs[0].operation_fingerprint,
         ),
         bucket=BUCKET,
         key="photos/a/b.jpg",
@@ -262,7 +262,7 @@ def test_a_planned_item_id_is_item_id_of_its_own_fields(key: str, output: str) -
     planned = Planner(m).plan(ObjectRef(bucket="src-1250000000", key=key))
     expected = item_id(
         m.name, planned.bucket, planned.key, planned.output_bucket, planned.output_key,
-        m.operation_fingerprint,
+        m.jobs[0].operation_fingerprint,
     )  # fmt: skip
     assert planned.item_id == expected
     assert planned.output_key == render_output(output, planned.key)

@@ -72,6 +72,7 @@ def header_rows(draw: st.DrawFn) -> tuple[list[str], list[dict[str, str]]]:
             "output": draw(st.just("") | keys),
             "job_level": "" if level is None else str(level),
             "user_data": draw(user_data),
+            "job": draw(st.sampled_from(["", "thumb", " medium "])),
         }
         rows.append({name: row[name] for name in header})
     return header, rows
@@ -117,6 +118,7 @@ def test_a_header_csv_is_read_back_row_for_row_with_physical_lines(
             job_level=int(row["job_level"]) if row.get("job_level") else None,
             user_data=row.get("user_data") or None,
             line=line,
+            job=row.get("job", "").strip() or None,
         )
         for row, line in zip(rows, starts, strict=True)
     ]

@@ -104,7 +104,8 @@ async def open_endpoint(
 
     data = manifest.path.parent / ".picjobs" / f"{manifest.name}-data"
     seed_demo_bucket(data, manifest.target.bucket)
-    (data / manifest.job.output_bucket).mkdir(parents=True, exist_ok=True)
+    for bucket in manifest.output_buckets:
+        (data / bucket).mkdir(parents=True, exist_ok=True)
     creds = Credentials("AKID" + secrets.token_hex(16), secrets.token_hex(16))
     config = EmulatorConfig(
         data_dir=data,

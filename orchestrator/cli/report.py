@@ -16,7 +16,7 @@ from orchestrator.cli._common import errors, ledger_option, load, manifest_argum
 from orchestrator.exceptions import UsageError
 from orchestrator.htmlreport import render_html
 from orchestrator.ledger import ItemRow, Ledger, State
-from orchestrator.report import failed_manifest, status, write_report
+from orchestrator.report import failed_manifest, status, summary_line, write_report
 from orchestrator.shard import MAX_SHARDS
 from orchestrator.shardset import ShardRows, shards_status
 
@@ -45,13 +45,18 @@ def status_command(
         if not manifest.ledger_path.exists():
             raise UsageError(f"{manifest.ledger_path}: no ledger yet; run the manifest first")
         with Ledger.open(manifest.ledger_path, journal=manifest.limits.ledger_journal) as db:
-            info = status(db)
+            info = status(db, manifest.job_names)
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
     click.echo(f"{manifest.name}: {info['total']} items in {info['ledger']}")
     for state, n in info["counts"].items():
         click.echo(f"  {state:<11}{n:>9}")
+    jobs = info["jobs"]
+    if len(manifest.jobs) > 1 or any(not job["in_manifest"] for job in jobs.values()):
+        for name, job in jobs.items():
+            gone = "" if job["in_manifest"] else ", no longer in the manifest"
+            click.echo(f"  job {name} ({job['total']} items{gone}): {summary_line(job['counts'])}")
     if info["running"]:
         eta = info["eta_seconds"]
         click.echo(f"  running at {info['rate']:g} jobs/s, ETA {'-' if eta is None else f'{eta}s'}")
@@ -85,7 +90,8 @@ def report_command(
     output: str | None,
     shards: int | None,
 ) -> None:
-    """One line per item: input, output, JobId, level, state, Code, Message, attempts, times.
+    """One line per item: input, output, JobId, level, state, Code, Message, attempts, times,
+    and the manifest job that planned it.
 
     With --format html: one self-contained page of counts, charts and failures.
     With --shards N, the items of all N shard ledgers; a shard ledger that is missing or being
@@ -99,7 +105,7 @@ def report_command(
         if shards is not None:
             merged = ShardRows(manifest, shards, states)
             with open_output(output) as out:
-                _write(merged, out, fmt, failed_only)
+                _write(merged, out, fmt, failed_only, with_output=len(manifest.jobs) == 1)
             for problem in merged.problems:
                 click.echo(f"picjobs: warning: {problem}", err=True)
             return
@@ -116,13 +122,16 @@ def report_command(
             open_output(output) as out,
             contextlib.closing(db.iter_items(states)) as rows,
         ):
-            _write(rows, out, fmt, failed_only)
+            _write(rows, out, fmt, failed_only, with_output=len(manifest.jobs) == 1)
 
 
-def _write(rows: Iterable[ItemRow], out: IO[str], fmt: str, failed_only: bool) -> None:
+def _write(
+    rows: Iterable[ItemRow], out: IO[str], fmt: str, failed_only: bool, *, with_output: bool
+) -> None:
     try:
         if failed_only:
-            csv.writer(out, lineterminator="\n").writerows(failed_manifest(rows))
+            lines = failed_manifest(rows, with_output=with_output)
+            csv.writer(out, lineterminator="\n").writerows(lines)
         else:
             write_report(rows, out, fmt)
         out.flush()

@@ -29,6 +29,7 @@ from orchestrator.cli.progress import display
 from orchestrator.cloud.retry import RetryPolicy
 from orchestrator.engine.dryrun import Plan, dry_run
 from orchestrator.engine.runner import Progress, RunOptions, run
+from orchestrator.engine.skip import SkipPreview
 from orchestrator.exit_codes import ExitCode
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import Manifest
@@ -52,6 +53,11 @@ from orchestrator.shard import check_shard_count, parse_shard, sharded
 )
 @click.option("--resume-queue", is_flag=True, help="Resume a Paused queue before submitting.")
 @click.option("--retry-failed", is_flag=True, help="Queue failed items again (history is kept).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Ignore skip_existing this run: process objects whose output exists, and the skipped.",
+)
 @click.option(
     "--deadline", type=Duration(), help="Stop submitting after this long (6h, 30m), then exit 75."
 )
@@ -78,6 +84,7 @@ def run_command(
     shard: str | None,
     resume_queue: bool,
     retry_failed: bool,
+    force: bool,
     deadline: float | None,
     grace: float,
     metrics_file: Path | None,
@@ -90,7 +97,7 @@ def run_command(
     With --shard K/N, --rate, --concurrency and [limits] are totals for all N shards.
 
     \b
-    Exit codes: 0 all succeeded, 1 some failed, 2 usage or manifest error,
+    Exit codes: 0 all succeeded (or skipped), 1 some failed, 2 usage or manifest error,
     3 another run holds the ledger, 4 failure breaker tripped,
     75 incomplete: deadline, signal or --no-wait (run again to resume).
     """
@@ -109,7 +116,7 @@ def run_command(
             manifest = sharded(manifest, part)
             limits = manifest.limits
         if dry_run:
-            plan = asyncio.run(_dry_run(manifest))
+            plan = asyncio.run(_dry_run(manifest, force=force))
             click.echo("\n".join(_plan_lines(manifest.name, plan)))
             return
     with watching(manifest) as watch, errors(watch.note):
@@ -119,6 +126,7 @@ def run_command(
                 no_wait=no_wait,
                 resume_queue=resume_queue,
                 retry_failed=retry_failed,
+                force=force,
                 deadline=deadline,
                 grace=grace,
                 policy=RetryPolicy(attempts=limits.max_attempts),
@@ -166,15 +174,17 @@ async def _run(
         f"{name}: {summary_line(report.counts)} "
         f"({report.submitted} submitted this run, {report.seconds:.1f}s); exit {report.exit_code}",
     ]
+    skipped = sum(skip.skipped for skip in report.skips)
+    if skipped:
+        lines.append(f"{skipped} skipped this run: their output exists (skip_existing)")
     if report.message:
         lines.append(report.message)
     if report.deadline_reached:
         lines.append("deadline reached; run again to continue")
     if manifest.target.endpoint == EMBEDDED and report.counts[State.SUCCESS]:
-        out = (
-            manifest.path.parent / ".picjobs" / f"{manifest.name}-data" / manifest.job.output_bucket
-        )
-        lines.append(f"output images are in {out}")
+        data = manifest.path.parent / ".picjobs" / f"{manifest.name}-data"
+        outs = ", ".join(str(data / bucket) for bucket in manifest.output_buckets)
+        lines.append(f"output images are in {outs}")
     return report.exit_code, "\n".join(lines)
 
 
@@ -187,9 +197,9 @@ def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
     stop.set()
 
 
-async def _dry_run(manifest: Manifest) -> Plan:
+async def _dry_run(manifest: Manifest, *, force: bool) -> Plan:
     async with connect(manifest) as client:
-        return await dry_run(manifest, client)
+        return await dry_run(manifest, client, force=force)
 
 
 def _plan_lines(name: str, plan: Plan) -> list[str]:
@@ -197,8 +207,32 @@ def _plan_lines(name: str, plan: Plan) -> list[str]:
     lines += [
         f"  JobLevel {level}: {plan.levels[level]}" for level in sorted(plan.levels, reverse=True)
     ]
+    if len(plan.jobs) > 1:
+        lines += [f"  job {job}: {n} items" for job, n in plan.jobs.items()]
     lines.append(f"  already final in the ledger: {plan.already_final}")
+    for job, (n, same_output) in plan.replanned.items():
+        what = {n: "operation", 0: "output"}.get(same_output, "operation or output")
+        lines.append(
+            f"  {job}: the {what} changed since its last run; {n:,} objects will be processed again"
+        )
+    if plan.forced:
+        lines.append(f"  --force: skipped earlier, to be processed: {plan.forced}")
+    lines += [line for skip in plan.skips for line in _skip_lines(skip)]
     lines.append(
         f"  to submit: {plan.to_submit}, about {plan.seconds:.0f}s at {plan.rate:g} requests/s"
     )
+    return lines
+
+
+def _skip_lines(skip: SkipPreview) -> list[str]:
+    where = f"under {skip.prefix!r}" if skip.prefix else "in the whole output bucket"
+    lines = [f'  skip_existing = "{skip.mode}": {skip.listed} objects {where}']
+    if skip.force:
+        lines.append(f"  output exists, processed anyway (--force): {skip.existing}")
+    else:
+        lines.append(f"  output exists, to be skipped: {skip.existing}")
+    if skip.unknown_time:
+        lines.append(
+            f'  of those, {skip.unknown_time} inputs of unknown time, compared as "exists"'
+        )
     return lines

@@ -24,15 +24,14 @@ The index keeps keys sorted by their UTF-8 bytes, the order COS lists in.
 from __future__ import annotations
 
 import bisect
-import functools
 import hashlib
 import os
 import re
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestrator.emulator.errors import InvalidURI, KeyTooLong
@@ -81,12 +80,9 @@ def check_key(key: str) -> None:
 
 def cos_time(timestamp: float) -> str:
     """COS's LastModified format, whole seconds as COS shows them: 2020-12-10T03:37:30.000Z."""
-    return _cos_second(int(timestamp))
-
-
-@functools.lru_cache(maxsize=4096)  # a listing page's files mostly share a few seconds
-def _cos_second(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    # gmtime and a format: a listing page formats 1,000 of these, strftime costs 5x.
+    t = time.gmtime(int(timestamp))
+    return f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d}T{t[3]:02d}:{t[4]:02d}:{t[5]:02d}.000Z"
 
 
 @dataclass(slots=True)

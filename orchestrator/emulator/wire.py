@@ -372,21 +372,25 @@ def list_objects_body(
         _add(root, "NextMarker", enc(listing.next_marker))
     for common in listing.common_prefixes:
         _add(_add(root, "CommonPrefixes"), "Prefix", enc(common))
-    # A page holds up to 1,000 of these: only the key can hold what XML cannot carry, so the
-    # rest is set directly (a third of the time of a page).
-    element = etree.SubElement
-    appid = bucket.appid
-    for meta in listing.contents:
-        node = element(root, "Contents")
-        _add(node, "Key", enc(meta.key))
-        element(node, "LastModified").text = meta.last_modified
-        element(node, "ETag").text = meta.etag
-        element(node, "Size").text = str(meta.size)
-        owner = element(node, "Owner")
-        element(owner, "ID").text = appid
-        element(owner, "DisplayName").text = appid
-        element(node, "StorageClass").text = "STANDARD"
-    return to_bytes(root)
+    # A page holds up to 1,000 entries: written as text, a tenth of the cost of elements.
+    appid = _xml_text(bucket.appid)
+    owner = f"<Owner><ID>{appid}</ID><DisplayName>{appid}</DisplayName></Owner>"
+    contents = "".join(
+        f"<Contents><Key>{_xml_text(enc(meta.key))}</Key>"
+        f"<LastModified>{meta.last_modified}</LastModified><ETag>{_xml_text(meta.etag)}</ETag>"
+        f"<Size>{meta.size}</Size>{owner}<StorageClass>STANDARD</StorageClass></Contents>"
+        for meta in listing.contents
+    )
+    head = to_bytes(root).removesuffix(b"</ListBucketResult>")
+    return head + contents.encode() + b"</ListBucketResult>"
+
+
+def _xml_text(text: str) -> str:
+    """`text` as XML character data, as lxml writes it (what XML cannot carry replaced)."""
+    text = _NOT_XML.sub("\ufffd", text)
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
 
 
 # ---------------------------------------------------------------------- errors

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.retry import Retrier
+from orchestrator.exceptions import OutputCollision, SourceError
 from orchestrator.items import ItemRecord, ObjectRef
 from orchestrator.manifest import Manifest
 from orchestrator.plan import Planner
@@ -26,7 +27,8 @@ BATCH = 1000
 @dataclass
 class Expansion:
     seen: int = 0
-    matched: int = 0
+    matched: int = 0  # objects the filters keep
+    planned: int = 0  # items: one per matched object per job (a CSV row may name one job)
     added: int = 0  # filled in by the caller, from what its ledger reports
     skipped: bool = False
 
@@ -61,8 +63,22 @@ async def expand(
     *,
     retrier: Retrier | None = None,
 ) -> Expansion:
-    """Plan every object the source yields and hand the items to `add` one batch at a time."""
-    plan = Planner(manifest).record
+    """Plan every object the source yields, once per job, and hand the items to `add` one
+    batch at a time (a batch's items grouped by job)."""
+    planners: list[tuple[str, Callable[[ObjectRef], ItemRecord]]] = [
+        (job.name, Planner(manifest, job).record) for job in manifest.jobs
+    ]
+    # Two jobs with the same operation and output bucket would give an object's two items one
+    # id if their templates agreed on it: the ledger would keep one silently.
+    twins = [
+        (first, second)
+        for first, a in enumerate(manifest.jobs)
+        for second, b in enumerate(manifest.jobs)
+        if first < second
+        and (a.output_bucket, a.operation_fingerprint) == (b.output_bucket, b.operation_fingerprint)
+    ]
+    names = set(manifest.job_names)
+    rows_name_jobs = manifest.source.kind == "csv"
     object_filter = ObjectFilter(manifest.source)
     keep: Callable[[ObjectRef], bool] | None = (
         None if object_filter.passes_everything else object_filter.matches
@@ -79,8 +95,20 @@ async def expand(
     try:
         async for refs in source_batches(manifest, client, retrier):
             result.seen += len(refs)
-            records = [plan(ref) for ref in refs if keep is None or keep(ref)]
-            result.matched += len(records)
+            kept = refs if keep is None else [ref for ref in refs if keep(ref)]
+            result.matched += len(kept)
+            if rows_name_jobs and any(ref.job is not None for ref in kept):
+                records = _restricted(kept, planners, names, str(manifest.source.csv_path))
+            elif len(planners) == 1:
+                records = list(map(planners[0][1], kept))
+            else:
+                per_job = [list(map(plan, kept)) for _name, plan in planners]
+                for first, second in twins:
+                    _check_twins(
+                        per_job[first], per_job[second], planners[first][0], planners[second][0]
+                    )
+                records = list(itertools.chain.from_iterable(per_job))
+            result.planned += len(records)
             add(records)
     finally:
         if collecting:
@@ -94,3 +122,28 @@ def _both(
     if then is None:
         return first
     return lambda ref: first(ref) and then(ref)
+
+
+def _restricted(
+    refs: list[ObjectRef],
+    planners: list[tuple[str, Callable[[ObjectRef], ItemRecord]]],
+    names: set[str],
+    shown: str,
+) -> list[ItemRecord]:
+    """Items for CSV rows of which some name their job: such a row is planned by that job only."""
+    for ref in refs:
+        if ref.job is not None and ref.job not in names:
+            where = shown if ref.line is None else f"{shown}:{ref.line}"
+            raise SourceError(
+                f"{where}: job {ref.job!r} is not a job of this manifest"
+                f" ({', '.join(sorted(names))})"
+            )
+    return [
+        plan(ref) for name, plan in planners for ref in refs if ref.job is None or ref.job == name
+    ]
+
+
+def _check_twins(first: list[ItemRecord], second: list[ItemRecord], a: str, b: str) -> None:
+    for one, other in zip(first, second, strict=True):
+        if one[5] == other[5]:
+            raise OutputCollision(f"{one[3]}/{one[5]}", one[2], other[2], jobs=(a, b))

@@ -23,17 +23,21 @@ from orchestrator.engine.reconcile import Reconciler
 from orchestrator.engine.submitter import JobTemplate, Submitter
 from orchestrator.engine.tracker import Tracker
 from orchestrator.ledger import Ledger
-from orchestrator.manifest import Manifest
+from orchestrator.manifest import JobConfig, Manifest
 
-__all__ = ["Processing", "job_template"]
+__all__ = ["Processing", "job_template", "job_templates"]
 
 log = logging.getLogger(__name__)
 
 # Used when CI does not say how many jobs the queue holds.
 
 
-def job_template(manifest: Manifest, queue: Queue) -> JobTemplate:
-    job = manifest.job
+def job_templates(manifest: Manifest, queue: Queue) -> dict[str, JobTemplate]:
+    """The request template of each of the manifest's jobs, by job name."""
+    return {job.name: job_template(job, queue) for job in manifest.jobs}
+
+
+def job_template(job: JobConfig, queue: Queue) -> JobTemplate:
     return JobTemplate(
         queue_id=queue.queue_id,
         template_id=job.template_id,
@@ -62,8 +66,10 @@ class Processing:
         poll_min: float = 0.5,
         poll_max: float = 30.0,
         grace: float = 300.0,
+        jobs: frozenset[str] | None = None,
     ) -> None:
         self.ledger = ledger
+        self.jobs = jobs  # the jobs to submit items of; None for all
         self.retrier = retrier
         self.grace = grace
         self.halt = asyncio.Event()
@@ -78,9 +84,10 @@ class Processing:
         self.submitter = Submitter(
             client,
             ledger,
-            job_template(manifest, queue),
+            job_templates(manifest, queue),
             outstanding,
             retrier=retrier,
+            jobs=jobs,
             concurrency=manifest.limits.concurrency,
             on_failure=self.failed,
         )
@@ -174,7 +181,7 @@ class Processing:
                 self.message = f"stopped submitting: CI kept refusing requests ({error})"
                 log.error(self.message)
                 return
-            if self.ledger.pending_count() == 0:
+            if self.ledger.pending_count(self.jobs) == 0:
                 return
 
     async def _settle(self) -> None:

@@ -42,15 +42,21 @@ class ProgressReporter:
     """Every `every` seconds: a snapshot to the display, and the rate and ETA to the ledger."""
 
     def __init__(
-        self, ledger: Ledger, every: float, display: Callable[[Progress], None] | None
+        self,
+        ledger: Ledger,
+        every: float,
+        display: Callable[[Progress], None] | None,
+        *,
+        jobs: frozenset[str] | None = None,
     ) -> None:
         self.ledger = ledger
+        self.jobs = jobs  # count only these jobs' items (the manifest's); None: all
         self.every = every
         self.display = display
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
 
     def snapshot(self, *, final: bool = False) -> Progress:
-        counts = self.ledger.counts()
+        counts = self.ledger.counts(self.jobs)
         now = time.monotonic()
         total = sum(counts.values())
         done = sum(counts[state] for state in FINAL_STATES)

@@ -20,6 +20,7 @@ from orchestrator.engine.expand import Expansion, expand
 from orchestrator.engine.processing import Processing
 from orchestrator.engine.progress import Progress, ProgressReporter, utc_iso
 from orchestrator.engine.queue import resolve_queue
+from orchestrator.engine.skip import Skipping, SkipReport
 from orchestrator.exit_codes import ExitCode
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import Manifest
@@ -37,6 +38,7 @@ class RunOptions:
     no_wait: bool = False
     resume_queue: bool = False
     retry_failed: bool = False
+    force: bool = False  # ignore skip_existing this run
     deadline: float | None = None  # seconds after the run starts: stop submitting
     grace: float = 300.0  # seconds to keep tracking after the deadline
     policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -57,6 +59,7 @@ class RunReport:
     message: str = ""
     trip: Trip | None = None
     deadline_reached: bool = False
+    skips: list[SkipReport] = field(default_factory=list)  # one per job that skips
 
 
 def exit_code(counts: dict[str, int], trip: Trip | None) -> ExitCode:
@@ -81,18 +84,31 @@ async def run(
     started = time.monotonic()
     stop = stop or asyncio.Event()
     # Expansion first: a source that cannot be read must leave the ledger as it was.
-    expansion = await _expand(manifest, ledger, client, Retrier(options.policy))
+    retrier = Retrier(options.policy)
+    # Job names the ledger holds that the manifest no longer has: one pass over the items.
+    gone = ledger.job_names() - set(manifest.job_names)
+    # skip_existing for each job (the one place that names them), within the expansion.
+    skipping = [
+        Skipping(ledger, client, job, retrier, force=options.force, job_name=job.label)
+        for job in manifest.jobs
+    ]
+    expansion, skips = await _expand(
+        manifest, ledger, client, retrier, skipping, relabel=bool(gone)
+    )
     run_id = ledger.start_run(os.getpid(), socket.gethostname(), {"manifest": str(manifest.path)})
     recovered = ledger.recover_interrupted()
     if recovered:
         log.info("%d submissions of an interrupted run have an unknown outcome", recovered)
-    report = RunReport(ExitCode.OK, ledger.counts(), expansion)
+    if gone:  # expansion may have given some of their items a job of the manifest
+        gone = ledger.job_names() - set(manifest.job_names)
+    jobs = run_jobs(manifest, gone)
+    report = RunReport(ExitCode.OK, ledger.counts(jobs), expansion, skips=skips)
     if options.retry_failed:
-        log.info("%d failed items queued again", ledger.retry_failed())
-    counts = ledger.counts()
-    reporter = ProgressReporter(ledger, options.progress_every, progress)
+        log.info("%d failed items queued again", ledger.retry_failed(jobs))
+    counts = ledger.counts(jobs)
+    reporter = ProgressReporter(ledger, options.progress_every, progress, jobs=jobs)
     if sum(counts[state] for state in UNFINISHED) and not stop.is_set():
-        processing = await _processing(manifest, ledger, client, options)
+        processing = await _processing(manifest, ledger, client, options, jobs)
         if options.deadline is not None:
             processing.set_deadline(started + options.deadline)
         async with reporter.running():
@@ -102,7 +118,7 @@ async def run(
         report.trip = processing.trip
         report.deadline_reached = processing.deadline_reached
         report.message = processing.message
-    report.counts = ledger.counts()
+    report.counts = ledger.counts(jobs)
     report.exit_code = exit_code(report.counts, report.trip)
     report.seconds = time.monotonic() - started
     ledger.finish_run(run_id, report.exit_code, report.counts)
@@ -114,8 +130,24 @@ async def run(
     return report
 
 
+def run_jobs(manifest: Manifest, gone: set[str]) -> frozenset[str] | None:
+    """The jobs a run submits and counts: None (all) unless the ledger holds items of jobs no
+    longer in the manifest (`gone`), which stay as they are; the tracker still follows them."""
+    if not gone:
+        return None
+    log.info(
+        "items of %s, no longer in the manifest, are left as they are",
+        ", ".join(f"job {name}" for name in sorted(gone)),
+    )
+    return frozenset(manifest.job_names)
+
+
 async def _processing(
-    manifest: Manifest, ledger: Ledger, client: CIClient, options: RunOptions
+    manifest: Manifest,
+    ledger: Ledger,
+    client: CIClient,
+    options: RunOptions,
+    jobs: frozenset[str] | None = None,
 ) -> Processing:
     retrier = Retrier(options.policy)
     queue = await resolve_queue(
@@ -135,6 +167,7 @@ async def _processing(
         poll_min=options.poll_min,
         poll_max=options.poll_max,
         grace=options.grace,
+        jobs=jobs,
     )
 
 
@@ -157,22 +190,43 @@ def source_fingerprint(manifest: Manifest) -> str | None:
 
 
 async def _expand(
-    manifest: Manifest, ledger: Ledger, client: CIClient, retrier: Retrier
-) -> Expansion:
+    manifest: Manifest,
+    ledger: Ledger,
+    client: CIClient,
+    retrier: Retrier,
+    skipping: list[Skipping],
+    *,
+    relabel: bool,
+) -> tuple[Expansion, list[SkipReport]]:
     fingerprint = source_fingerprint(manifest)
     if fingerprint is not None and ledger.meta_get("expanded_source") == fingerprint:
         log.info("the CSV and manifest are unchanged since they were expanded; skipping expansion")
-        return Expansion(skipped=True)
-    with ledger.loading(refresh_changed=manifest.job.reprocess_changed) as loader:
-        expansion = await expand(manifest, client, loader.add, retrier=retrier)
+        return Expansion(skipped=True), [await skip.run() for skip in skipping]
+    if not ledger.total():
+        # A new ledger: every item will be pending, so the outputs are listed while the
+        # source is expanded, and compared before the bulk load builds its indexes.
+        for skip in skipping:
+            skip.start_listing()
+    refresh = frozenset(job.label for job in manifest.jobs if job.reprocess_changed)
+    try:
+        with ledger.loading(refresh_changed=refresh, relabel=relabel) as loader:
+            expansion = await expand(manifest, client, loader.add, retrier=retrier)
+            loader.flush()
+            skips = [await skip.run() for skip in skipping]
+    finally:
+        for skip in skipping:
+            await skip.cancel()
     expansion.added = loader.added
     if fingerprint is not None:
         ledger.meta_set("expanded_source", fingerprint)
     log.info(
-        "expanded: %d objects listed, %d matched, %d new%s",
+        "expanded: %d objects listed, %d matched, %d new%s%s",
         expansion.seen,
         expansion.matched,
         expansion.added,
-        " or changed" if manifest.job.reprocess_changed else "",
+        " or changed" if refresh else "",
+        f" ({expansion.planned} items for {len(manifest.jobs)} jobs)"
+        if len(manifest.jobs) > 1
+        else "",
     )
-    return expansion
+    return expansion, skips

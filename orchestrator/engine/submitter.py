@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from orchestrator import defaults
@@ -22,6 +22,7 @@ from orchestrator.engine.flow import Outstanding
 from orchestrator.exceptions import CIError, Disposition
 from orchestrator.items import Item
 from orchestrator.ledger import Ledger
+from orchestrator.manifest import DEFAULT_JOB
 
 __all__ = ["JobTemplate", "SubmitStats", "Submitter"]
 
@@ -101,17 +102,21 @@ class Submitter:
         self,
         client: CIClient,
         ledger: Ledger,
-        template: JobTemplate,
+        template: JobTemplate | Mapping[str, JobTemplate],
         outstanding: Outstanding,
         *,
         retrier: Retrier,
+        jobs: Collection[str] | None = None,
         concurrency: int = defaults.CONCURRENCY,
         claim_size: int = 64,
         on_failure: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
-        self.template = template
+        # One template for every item, or one per job name (an unnamed job's items: `default`).
+        self.templates = template if isinstance(template, Mapping) else None
+        self.template = template if isinstance(template, JobTemplate) else None
+        self.jobs = jobs
         self.outstanding = outstanding
         self.retrier = retrier
         self.concurrency = concurrency
@@ -130,7 +135,7 @@ class Submitter:
                 room = await self.outstanding.wait_for_room(self.claim_size, stop)
                 if stop.is_set():
                     break
-                batch = self.ledger.claim(min(room, self.claim_size))
+                batch = self.ledger.claim(min(room, self.claim_size), self.jobs)
                 if not batch:
                     break
                 # Reserve the room now: a later claim must not count on it while these are sent.
@@ -159,7 +164,12 @@ class Submitter:
             self._results.maybe_flush()
 
     async def _submit(self, item: Item) -> None:
-        request = self.template.request(item)
+        if self.templates is not None:
+            template = self.templates[item.job or DEFAULT_JOB]
+        else:
+            assert self.template is not None
+            template = self.template
+        request = template.request(item)
         try:
             job = await self.retrier.call(
                 lambda: self.client.submit(request), idempotent=False, name=f"submit {item.key!r}"

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
 from orchestrator.exceptions import OutputCollision
 from orchestrator.items import Item, ItemRecord
 from orchestrator.ledger.errors import translating
+from orchestrator.ledger.jobs import JOB_NAME_SQL
 from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
-from orchestrator.ledger.states import PENDING, SUCCESS
+from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, SUCCESS, sql_list
 from orchestrator.ledger.store import Store
+from orchestrator.manifest.model import DEFAULT_JOB
 
-__all__ = ["Loader", "Loading"]
+__all__ = ["Loader", "Loading", "RefreshChanged"]
 
 _T = TypeVar("_T")
 
@@ -26,47 +28,66 @@ _CHUNKS_PER_COMMIT: Final = 50
 _ROWS_PER_INSERT: Final = 50  # at most 550 parameters: within the 999 of older SQLite builds
 _INSERT_ITEM: Final = (
     f"INSERT INTO items ({ITEM_COLUMNS}, state, created_at, updated_at) "
-    f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{PENDING}', ?, ?) ON CONFLICT (item_id) DO NOTHING"
+    f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{PENDING}', ?, ?) ON CONFLICT (item_id) DO NOTHING"
 )
 # With reprocess_changed: an object whose ETag differs from the one its successful job read
-# is planned again. Its attempts count and history stay.
+# (or had when it was skipped, its output existing) is planned again. Its attempts count and
+# history stay.
 _UPSERT_CHANGED: Final = (
     _INSERT_ITEM.removesuffix("DO NOTHING")
     + "DO UPDATE SET etag = excluded.etag, size = excluded.size, "
     f"last_modified = excluded.last_modified, state = '{PENDING}', job_id = NULL, code = NULL, "
     "message = NULL, result = NULL, submitted_at = NULL, finished_at = NULL, "
     "updated_at = excluded.updated_at "
-    f"WHERE items.state = '{SUCCESS}' AND excluded.etag IS NOT NULL AND items.etag IS NOT NULL "
-    "AND items.etag != excluded.etag"
+    f"WHERE items.state IN {sql_list([SUCCESS, SKIPPED])} AND excluded.etag IS NOT NULL "
+    "AND items.etag IS NOT NULL AND items.etag != excluded.etag"
 )
+# An item planned again by a job of another name (renamed, or a single [job] that became one of
+# several) takes that job's name: its id leaves the name out. NULL is the unnamed job, 'default'.
+_RELABEL: Final = (
+    "UPDATE items SET job = ?2 WHERE item_id = ?1 "
+    f"AND coalesce(job, '{DEFAULT_JOB}') != coalesce(?2, '{DEFAULT_JOB}')"
+)
+# Which jobs a Loader refreshes changed objects of: all (True), none (False), or these labels.
+RefreshChanged = bool | frozenset[str | None]
 
 
 class Loading(Store):
     """The planning part of a Ledger."""
 
-    def add_items(self, items: Iterable[Item], *, refresh_changed: bool = False) -> int:
+    def add_items(
+        self,
+        items: Iterable[Item],
+        *,
+        refresh_changed: RefreshChanged = False,
+        relabel: bool = False,
+    ) -> int:
         """Insert the items not yet in the ledger; return how many were new (see `loading`)."""
-        with self.loading(refresh_changed=refresh_changed) as loader:
+        with self.loading(refresh_changed=refresh_changed, relabel=relabel) as loader:
             loader.add(item.record() for item in items)
         return loader.added
 
     @contextmanager
-    def loading(self, *, refresh_changed: bool = False) -> Iterator[Loader]:
+    def loading(
+        self, *, refresh_changed: RefreshChanged = False, relabel: bool = False
+    ) -> Iterator[Loader]:
         """Add planned items through the Loader this yields; its `added` counts the new ones.
 
-        With `refresh_changed`, a succeeded item whose object now has another ETag goes back to
-        pending (and counts as new).
+        With `refresh_changed` (True, or the job labels it applies to), a succeeded item whose
+        object now has another ETag goes back to pending (and counts as new). With `relabel`,
+        an item already in the ledger under another job name takes the name it is planned with.
 
         Into an empty ledger everything goes in one transaction: rows first, then the indexes,
         each built by one sort. A repeated item is kept once. An OutputCollision rolls all of it
         back. Into a ledger that has items, new ones are committed every 50,000, in id order,
         and a collision rolls back only the uncommitted part: what was committed is valid.
         """
+        self._claim_floor = None
         with translating(self.path, "write ledger"):
             empty = self._conn.execute("SELECT 1 FROM items LIMIT 1").fetchone() is None
         # Foreign keys can only be switched off outside a transaction.
         if not empty or self._depth:
-            loader = Loader(self, refresh_changed=refresh_changed, bulk=False)
+            loader = Loader(self, refresh_changed=refresh_changed, bulk=False, relabel=relabel)
             yield loader
             loader.flush()
             return
@@ -96,49 +117,101 @@ class Loading(Store):
 
     def _raise_bulk_collision(self) -> None:
         row = self._conn.execute(
-            "SELECT output_bucket, output_key, min(key), max(key) FROM items "
-            "GROUP BY output_bucket, output_key HAVING count(*) > 1 LIMIT 1"
+            "SELECT output_bucket, output_key, min(key), max(key), "
+            "min(coalesce(job, '{DEFAULT_JOB}')), max(coalesce(job, '{DEFAULT_JOB}')) "
+            "FROM items GROUP BY output_bucket, output_key HAVING count(*) > 1 LIMIT 1"
         ).fetchone()
         if row is not None:
-            raise OutputCollision(f"{row[0]}/{row[1]}", row[2], row[3])
+            raise OutputCollision(f"{row[0]}/{row[1]}", row[2], row[3], jobs=(row[4], row[5]))
 
-    def _add_group(self, group: list[ItemRecord], insert: str) -> int:
+    def _add_group(
+        self, group: list[ItemRecord], insert: str | Callable[[str | None], str], relabel: bool
+    ) -> int:
         conn = self._conn
         # Item ids are hashes: inserted in id order, each commit walks the id index once
         # instead of touching a random page per row.
         group.sort(key=_record_id)
+        statements: dict[str, list[ItemRecord]] = {}
+        if isinstance(insert, str):
+            statements[insert] = group
+        else:  # some jobs refresh changed objects, others do not
+            for job, run in itertools.groupby(group, key=_record_job):
+                statements.setdefault(insert(job), []).extend(run)
         with self.atomic():
             before = conn.total_changes
+            removed = 0
             now = (self._now(),) * 2
-            for chunk in _chunks(group, _CHUNK):
-                try:
-                    conn.executemany(insert, [record + now for record in chunk])
-                except sqlite3.IntegrityError:
-                    self._raise_collision(chunk)
-                    raise
-            return conn.total_changes - before
+            for sql, records in statements.items():
+                for chunk in _chunks(records, _CHUNK):
+                    rows = [record + now for record in chunk]
+                    try:
+                        conn.executemany(sql, rows)
+                    except sqlite3.IntegrityError:
+                        superseded = self._supersede(chunk)
+                        if not superseded:
+                            self._raise_collision(chunk)
+                            raise
+                        removed += superseded
+                        conn.executemany(sql, rows)  # the rows inserted already are ignored
+            added = conn.total_changes - before - removed
+            if relabel:
+                conn.executemany(_RELABEL, [(record[0], record[11]) for record in group])
+            return added
+
+    def _supersede(self, chunk: list[ItemRecord]) -> int:
+        """Remove the rows that items of `chunk` replace: same input, job and output, another
+        operation. Their job changed its operation; a row still on its way through CI stays
+        (and collides). Returns the change count the removal took, for `added` to leave out."""
+        conn = self._conn
+        before = conn.total_changes
+        for record in chunk:
+            conn.execute(
+                f"DELETE FROM items WHERE output_bucket = ? AND output_key = ? AND item_id != ? "
+                f"AND bucket = ? AND key = ? AND {JOB_NAME_SQL} = coalesce(?, '{DEFAULT_JOB}') "
+                f"AND state IN {sql_list([PENDING, *FINAL_STATES])}",
+                (record[3], record[5], record[0], record[1], record[2], record[11]),
+            )
+        return conn.total_changes - before
 
     def _raise_collision(self, chunk: list[ItemRecord]) -> None:
         seen: dict[tuple[str, str], ItemRecord] = {}
         for record in chunk:
             item_id, key, output = record[0], record[2], (record[3], record[5])
+            job = record[11] or DEFAULT_JOB
             row = self._conn.execute(
-                "SELECT item_id, key FROM items WHERE output_bucket = ? AND output_key = ?", output
+                f"SELECT item_id, key, coalesce(job, '{DEFAULT_JOB}') FROM items "
+                "WHERE output_bucket = ? AND output_key = ?",
+                output,
             ).fetchone()
             if row is not None and row[0] != item_id:
-                raise OutputCollision("/".join(output), *sorted((row[1], key)))
+                raise _collision(output, (row[1], row[2]), (key, job))
             first = seen.setdefault(output, record)
             if first[0] != item_id:
-                raise OutputCollision("/".join(output), *sorted((first[2], key)))
+                raise _collision(output, (first[2], first[11] or DEFAULT_JOB), (key, job))
+
+
+def _collision(
+    output: tuple[str, str], first: tuple[str, str], second: tuple[str, str]
+) -> OutputCollision:
+    """(key, job) and (key, job) write `output`: keys in order within one job."""
+    if first[1] == second[1]:
+        first, second = sorted((first, second))
+    return OutputCollision("/".join(output), first[0], second[0], jobs=(first[1], second[1]))
 
 
 class Loader:
     """Hands planned items to the ledger during `Ledger.loading()`."""
 
-    def __init__(self, ledger: Loading, *, refresh_changed: bool, bulk: bool) -> None:
+    def __init__(
+        self, ledger: Loading, *, refresh_changed: RefreshChanged, bulk: bool, relabel: bool = False
+    ) -> None:
         self._ledger = ledger
         self._bulk = bulk
-        self._insert = _UPSERT_CHANGED if refresh_changed else _INSERT_ITEM
+        self._relabel = relabel
+        self._refresh = refresh_changed
+        self._insert: str | Callable[[str | None], str] = self._insert_for
+        if isinstance(refresh_changed, bool) or len(refresh_changed) == 0:
+            self._insert = _UPSERT_CHANGED if refresh_changed else _INSERT_ITEM
         self._pending: list[ItemRecord] = []
         self._now = ledger._now()
         self.added = 0
@@ -155,17 +228,26 @@ class Loader:
             while len(self._pending) >= _CHUNK * _CHUNKS_PER_COMMIT:
                 group = self._pending[: _CHUNK * _CHUNKS_PER_COMMIT]
                 del self._pending[: _CHUNK * _CHUNKS_PER_COMMIT]
-                self.added += self._ledger._add_group(group, self._insert)
+                self.added += self._ledger._add_group(group, self._insert, self._relabel)
+
+    def _insert_for(self, job: str | None) -> str:
+        """The INSERT for the items of the job labelled `job`."""
+        refresh = self._refresh if isinstance(self._refresh, bool) else job in self._refresh
+        return _UPSERT_CHANGED if refresh else _INSERT_ITEM
 
     def flush(self) -> None:
         if self._pending:
             with translating(self._ledger.path, "write ledger"):
                 group, self._pending = self._pending, []
-                self.added += self._ledger._add_group(group, self._insert)
+                self.added += self._ledger._add_group(group, self._insert, self._relabel)
 
 
 def _record_id(record: ItemRecord) -> str:
     return record[0]
+
+
+def _record_job(record: ItemRecord) -> str | None:
+    return record[11]
 
 
 def _chunks(iterable: Iterable[_T], size: int) -> Iterator[list[_T]]:

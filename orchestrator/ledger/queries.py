@@ -10,6 +10,7 @@ from typing import Any, Self
 
 from orchestrator.items import Item
 from orchestrator.ledger.errors import guarded, translating
+from orchestrator.ledger.jobs import job_clause
 from orchestrator.ledger.schema import ITEM_COLUMNS, ROW_COLUMNS, ROW_EXTRAS
 from orchestrator.ledger.states import FINAL_STATES, PENDING, SUBMITTED, UNKNOWN, State, sql_list
 from orchestrator.ledger.store import Store
@@ -39,9 +40,13 @@ class Queries(Store):
     """The reading part of a Ledger."""
 
     @guarded("read ledger")
-    def counts(self) -> dict[str, int]:
+    def counts(self, jobs: Collection[str] | None = None) -> dict[str, int]:
+        """Items per state; of `jobs` only, when given (see `ledger.jobs`)."""
         counts = dict.fromkeys((state.value for state in State), 0)
-        counts.update(self._conn.execute("SELECT state, count(*) FROM items GROUP BY state"))
+        where = "" if jobs is None else f"WHERE 1{job_clause(jobs)}"
+        counts.update(
+            self._conn.execute(f"SELECT state, count(*) FROM items {where} GROUP BY state")
+        )
         return counts
 
     @guarded("read ledger")
@@ -55,16 +60,16 @@ class Queries(Store):
         return [(code, int(count), key) for code, count, key in rows]
 
     @guarded("read ledger")
-    def count_final_of(self, other: Self) -> int:
-        """How many of the items in `other` (another ledger file) are in a final state here:
-        one join, since a million lookups from Python cost minutes."""
+    def count_final_of(self, other: Self, states: Collection[State] = FINAL_STATES) -> int:
+        """How many of the items in `other` (another ledger file) are in a final state here
+        (or in one of `states`): one join, since a million lookups from Python cost minutes."""
         conn = self._conn
         conn.execute("ATTACH DATABASE ? AS other", (str(other.path),))
         try:
             return int(
                 conn.execute(
                     "SELECT count(*) FROM other.items AS o JOIN main.items AS i "
-                    f"ON i.item_id = o.item_id WHERE i.state IN {sql_list(FINAL_STATES)}"
+                    f"ON i.item_id = o.item_id WHERE i.state IN {sql_list(states)}"
                 ).fetchone()[0]
             )
         finally:
@@ -75,8 +80,10 @@ class Queries(Store):
         return int(self._scalar("SELECT count(*) FROM items"))
 
     @guarded("read ledger")
-    def pending_count(self) -> int:
-        return int(self._scalar(f"SELECT count(*) FROM items WHERE state = '{PENDING}'"))
+    def pending_count(self, jobs: Collection[str] | None = None) -> int:
+        return int(
+            self._scalar(f"SELECT count(*) FROM items WHERE state = '{PENDING}'{job_clause(jobs)}")
+        )
 
     @guarded("read ledger")
     def outstanding_count(self) -> int:
@@ -131,9 +138,9 @@ class Queries(Store):
             )
             try:
                 for row in cursor:
-                    extra = dict(zip(ROW_EXTRAS, row[11:], strict=True))
+                    extra = dict(zip(ROW_EXTRAS, row[12:], strict=True))
                     extra["state"] = State(extra["state"])
-                    extra["result"] = None if row[16] is None else json.loads(row[16])
-                    yield ItemRow(*row[:11], **extra)
+                    extra["result"] = None if row[17] is None else json.loads(row[17])
+                    yield ItemRow(*row[:12], **extra)
             finally:
                 cursor.close()

@@ -36,7 +36,7 @@ __all__ = [
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 ITEM_COLUMNS: Final = (
     "item_id, bucket, key, output_bucket, output_region, output_key, job_level, user_data, "
-    "etag, size, last_modified"
+    "etag, size, last_modified, job"
 )
 ROW_EXTRAS: Final = (
     "state", "job_id", "attempts", "code", "message", "result",

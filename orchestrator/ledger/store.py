@@ -25,6 +25,10 @@ __all__ = ["Store"]
 class Store:
     """A ledger's file and connection. Use it from one thread at a time."""
 
+    # (job_level, rowid) of the last item a claim limited to some jobs took: the next such claim
+    # starts after it. Whatever makes items pending again forgets it (see Transitions.claim).
+    _claim_floor: tuple[int, int] | None = None
+
     def __init__(
         self, conn: sqlite3.Connection, path: Path, *, clock: Callable[[], datetime] = utc_now
     ) -> None:

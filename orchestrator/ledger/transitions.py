@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from orchestrator.items import Item
 from orchestrator.ledger.errors import guarded
+from orchestrator.ledger.jobs import job_clause
 from orchestrator.ledger.schema import ITEM_COLUMNS, encode_json
 from orchestrator.ledger.states import (
     CANCELLED,
@@ -64,23 +65,53 @@ class Transitions(Store):
     """The submission part of a Ledger."""
 
     @guarded("write ledger")
-    def claim(self, limit: int) -> list[ClaimedItem]:
-        """Move up to `limit` pending items, highest level first, to submitting; return them."""
+    def claim(self, limit: int, jobs: Collection[str] | None = None) -> list[ClaimedItem]:
+        """Move up to `limit` pending items, highest level first, to submitting; return them.
+
+        With `jobs`, only items of those jobs (see `ledger.jobs`)."""
         if limit <= 0:
             return []
         now = self._now()
         with self.atomic():
-            rows = self._conn.execute(
-                f"SELECT rowid, {ITEM_COLUMNS}, attempts + 1 FROM items "
-                f"WHERE state = '{PENDING}' ORDER BY job_level DESC, rowid LIMIT ?",
-                (limit,),
-            ).fetchall()
+            if jobs is None:
+                rows = self._conn.execute(
+                    f"SELECT rowid, {ITEM_COLUMNS}, attempts + 1 FROM items "
+                    f"WHERE state = '{PENDING}' ORDER BY job_level DESC, rowid LIMIT ?",
+                    (limit,),
+                ).fetchall()
+            else:
+                rows = self._claim_rows(limit, job_clause(jobs))
             self._conn.executemany(
                 f"UPDATE items SET state = '{SUBMITTING}', attempts = attempts + 1, "
                 "updated_at = ? WHERE rowid = ?",
                 [(now, row[0]) for row in rows],
             )
         return [ClaimedItem(*row[1:-1], attempts=row[-1]) for row in rows]
+
+    def _claim_rows(self, limit: int, jobs: str) -> list[Any]:
+        """The rows `claim` takes when only some jobs' items may go. The items of the other jobs
+        stay pending ahead of the index position claims have reached: each claim starting from
+        the top would walk past all of them again, so it starts after the last item taken."""
+        select = f"SELECT rowid, {ITEM_COLUMNS}, attempts + 1 FROM items WHERE state = '{PENDING}'"
+        rows: list[Any] = []
+        if self._claim_floor is not None:
+            level, after = self._claim_floor
+            rows = self._conn.execute(
+                f"{select} AND job_level = ? AND rowid > ?{jobs} ORDER BY rowid LIMIT ?",
+                (level, after, limit),
+            ).fetchall()
+            if len(rows) < limit:
+                rows += self._conn.execute(
+                    f"{select} AND job_level < ?{jobs} ORDER BY job_level DESC, rowid LIMIT ?",
+                    (level, limit - len(rows)),
+                ).fetchall()
+        if not rows:  # from the top: the first claim, or nothing left after the last one
+            rows = self._conn.execute(
+                f"{select}{jobs} ORDER BY job_level DESC, rowid LIMIT ?", (limit,)
+            ).fetchall()
+        if rows:
+            self._claim_floor = (rows[-1][7], rows[-1][0])  # job_level, rowid
+        return rows
 
     def _transition(self, sql: str, rows: Iterable[tuple[Outcome, tuple[Any, ...]]]) -> int:
         """Run `sql` (an UPDATE whose first parameter is the time) once per (outcome, params),
@@ -118,6 +149,7 @@ class Transitions(Store):
     @guarded("write ledger")
     def release(self, ids: Iterable[str]) -> int:
         """Back to pending: the request never took effect. Attempts stay counted."""
+        self._claim_floor = None
         return self._transition(
             f"UPDATE items SET updated_at = ?, state = '{PENDING}' "
             f"WHERE item_id = ? AND state IN {_SENDING}",
@@ -160,12 +192,13 @@ class Transitions(Store):
         return len(changed)
 
     @guarded("write ledger")
-    def retry_failed(self) -> int:
-        """Failed items go back to pending; their attempts and history are kept."""
+    def retry_failed(self, jobs: Collection[str] | None = None) -> int:
+        """Failed items (of `jobs`, when given) go back to pending; attempts and history stay."""
+        self._claim_floor = None
         return self._write(
             f"UPDATE items SET state = '{PENDING}', updated_at = ?, job_id = NULL, code = NULL, "
             "message = NULL, result = NULL, submitted_at = NULL, finished_at = NULL "
-            f"WHERE state = '{FAILED}'",
+            f"WHERE state = '{FAILED}'{job_clause(jobs)}",
             (self._now(),),
         ).rowcount
 

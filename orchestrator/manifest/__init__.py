@@ -2,17 +2,20 @@
 
 model: the dataclasses; reading: bytes to TOML and where keys are written; tables: typed
 getters with located errors; validation: the schema; values: single-value checks shared with
-the CSV source and the planner; notify: the [notify] settings.
+the CSV source and the planner; jobs: checks between the jobs of one manifest; notify: the
+[notify] settings.
 """
 
 from __future__ import annotations
 
 from orchestrator.manifest.model import (
+    DEFAULT_JOB,
     EMBEDDED_ENDPOINT,
     JobConfig,
     Limits,
     Manifest,
     PriorityRule,
+    SkipExisting,
     SourceConfig,
     SourceKind,
     Target,
@@ -29,6 +32,7 @@ from orchestrator.manifest.values import (
 )
 
 __all__ = [
+    "DEFAULT_JOB",
     "EMBEDDED_ENDPOINT",
     "MAX_MANIFEST_BYTES",
     "MAX_USER_DATA",
@@ -39,6 +43,7 @@ __all__ = [
     "NotifyConfig",
     "NotifyEvent",
     "PriorityRule",
+    "SkipExisting",
     "SourceConfig",
     "SourceKind",
     "Target",

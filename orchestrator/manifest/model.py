@@ -14,12 +14,14 @@ from orchestrator.manifest.notify import NotifyConfig
 from orchestrator.shard import Shard
 
 __all__ = [
+    "DEFAULT_JOB",
     "EMBEDDED_ENDPOINT",
     "JobConfig",
     "LedgerJournal",
     "Limits",
     "Manifest",
     "PriorityRule",
+    "SkipExisting",
     "SourceConfig",
     "SourceKind",
     "Target",
@@ -28,8 +30,13 @@ __all__ = [
 SourceKind = Literal["prefix", "csv", "inventory"]
 # SQLite's journal for the ledger: "auto" is WAL, or a rollback journal on a network mount.
 LedgerJournal = Literal["auto", "wal", "delete"]
+# `[job] skip_existing`: no job for an object whose output exists ("newer": and is not older).
+SkipExisting = Literal["exists", "newer"]
 # `[target] endpoint = "embedded"` runs the emulator in-process (the demo does).
 EMBEDDED_ENDPOINT: Final = "embedded"
+# The name of a single unnamed `[job]`. Its items keep a NULL `job` in the ledger (as every row
+# written before several jobs existed), and the ledger reads a NULL job as this name.
+DEFAULT_JOB: Final = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,22 @@ class JobConfig:
     reprocess_changed: bool = False
     # [job.callback_mq] for callback_type TDMQ: (region, mode, name)
     callback_mq: tuple[str, str, str] | None = None
+    name: str = DEFAULT_JOB
+    # False for a single unnamed `[job]`: its rows keep a NULL `job` column.
+    named: bool = False
+    skip_existing: SkipExisting | None = None  # None: `false`, every object gets its job
+
+    @property
+    def label(self) -> str | None:
+        """What the ledger's `job` column holds for this job's items."""
+        return self.name if self.named else None
+
+    @property
+    def operation_fingerprint(self) -> str:
+        """A short digest of what is done to each object: a new operation makes new items."""
+        operation = ["PicProcess", self.template_id, self.process_rule, self.is_pic_info]
+        encoded = json.dumps(operation, separators=(",", ":")).encode()
+        return hashlib.sha256(encoded).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +139,8 @@ class Manifest:
     ledger_path: Path
     target: Target
     source: SourceConfig
-    job: JobConfig
+    # One or more; each object of the source becomes one item per job.
+    jobs: tuple[JobConfig, ...]
     limits: Limits = field(default_factory=Limits)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     # SQLite `synchronous`: NORMAL survives a killed process; FULL also survives power loss.
@@ -125,13 +149,17 @@ class Manifest:
     shard: Shard | None = None
 
     @property
-    def operation_fingerprint(self) -> str:
-        """A short digest of what is done to each object: a new operation makes new items."""
-        operation = [
-            "PicProcess",
-            self.job.template_id,
-            self.job.process_rule,
-            self.job.is_pic_info,
-        ]
-        encoded = json.dumps(operation, separators=(",", ":")).encode()
-        return hashlib.sha256(encoded).hexdigest()[:16]
+    def job(self) -> JobConfig:
+        """The manifest's only job; code that handles several reads `jobs`."""
+        if len(self.jobs) != 1:
+            raise ValueError(f"{self.path} has {len(self.jobs)} jobs: read Manifest.jobs")
+        return self.jobs[0]
+
+    @property
+    def job_names(self) -> tuple[str, ...]:
+        return tuple(job.name for job in self.jobs)
+
+    @property
+    def output_buckets(self) -> tuple[str, ...]:
+        """Every job's output bucket, each once, in job order."""
+        return tuple(dict.fromkeys(job.output_bucket for job in self.jobs))

@@ -120,15 +120,20 @@ class Locator:
     def __init__(self, text: str) -> None:
         self._lines: dict[Where, int] = {}
         table: Where = ()
-        counts: dict[tuple[str, ...], int] = {}
+        counts: dict[Where, int] = {}
+        # The element each array of tables is at: `[[job.priority]]` belongs to the last [[job]].
+        current: dict[tuple[str, ...], Where] = {}
         for number, line in enumerate(text.splitlines(), start=1):
             header = _HEADER.match(line)
             if header is not None:
                 names = _split_key(header.group(2))
-                table = names
+                table = ()
+                for end, name in enumerate(names[:-1], start=1):
+                    table = current.get(names[:end], (*table, name))
+                table = (*table, names[-1])
                 if header.group(1) == "[[":
-                    counts[names] = counts.get(names, 0) + 1
-                    table = (*names, counts[names] - 1)
+                    counts[table] = counts.get(table, 0) + 1
+                    current[names] = table = (*table, counts[table] - 1)
                 self._lines.setdefault(table, number)
                 self._lines.setdefault(names, number)
                 continue

@@ -9,13 +9,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from orchestrator.manifest.jobs import JOB_NAME, output_clash
 from orchestrator.manifest.model import (
+    DEFAULT_JOB,
     EMBEDDED_ENDPOINT,
     JobConfig,
     LedgerJournal,
     Limits,
     Manifest,
     PriorityRule,
+    SkipExisting,
     SourceConfig,
     SourceKind,
     Target,
@@ -70,6 +73,7 @@ _SOURCE_KINDS: tuple[SourceKind, ...] = ("prefix", "csv", "inventory")
 _FILTER_KEYS = ("min_size", "max_size", "modified_after", "modified_before")
 _SOURCE_KEYS = (*_SOURCE_KINDS, "include", "exclude", *_FILTER_KEYS)
 _JOB_KEYS = (
+    "name",
     "template_id",
     "process_rule",
     "is_pic_info",
@@ -82,6 +86,7 @@ _JOB_KEYS = (
     "callback_format",
     "callback_type",
     "reprocess_changed",
+    "skip_existing",
     "priority",
     "callback_mq",
 )
@@ -127,7 +132,7 @@ class Validator(TableReader):
             ledger_path=base / ledger if ledger else base / ".picjobs" / f"{name}.sqlite",
             target=target,
             source=self.source(),
-            job=self.job(target),
+            jobs=self.jobs(target),
             limits=self.limits(target.region),
             notify=self.notify(),
             ledger_sync="FULL" if sync.lower() == "full" else "NORMAL",
@@ -214,9 +219,41 @@ class Validator(TableReader):
             raise self.key_error(table, key, "must not contain an empty pattern")
         return found
 
-    def job(self, target: Target) -> JobConfig:
-        where: Where = ("job",)
-        values = self.table(self.data, "job", _JOB_KEYS)
+    def jobs(self, target: Target) -> tuple[JobConfig, ...]:
+        """A `[job]` table, or `[[job]]` tables: several outputs per object, each named."""
+        if "job" not in self.data:
+            raise self.error((), "missing required table [job]")
+        found = self.data["job"]
+        if isinstance(found, dict):
+            self.check_keys(("job",), found, _JOB_KEYS)
+            return (self.job(target, ("job",), found),)
+        if not isinstance(found, list) or not found or not all(isinstance(t, dict) for t in found):
+            raise self.error(
+                ("job",), f"job: must be a table [job] or tables [[job]], got {got(found)}"
+            )
+        jobs: list[JobConfig] = []
+        for index, values in enumerate(found):
+            where: Where = ("job", index)
+            self.check_keys(where, values, _JOB_KEYS)
+            if len(found) > 1:
+                self.required(where, values, "name")
+            job = self.job(target, where, values)
+            twin = next((other for other in jobs if other.name == job.name), None)
+            if twin is not None:
+                raise self.key_error(where, "name", f"{job.name!r} names another job too")
+            for other in jobs:
+                clash = output_clash(other, job)
+                if clash is not None:
+                    raise self.key_error(where, "output", clash)
+            jobs.append(job)
+        return tuple(jobs)
+
+    def job(self, target: Target, where: Where, values: Mapping[str, Any]) -> JobConfig:
+        name = self.text(where, values, "name")
+        if name is not None and not JOB_NAME.match(name):
+            raise self.key_error(
+                where, "name", f"must use only letters, digits, '-' and '_', got {short(name)}"
+            )
         operation = self.one_of(where, values, ("template_id", "process_rule"))
         operation_value = self.required_text(where, values, operation)
         output = self.required_text(where, values, "output")
@@ -258,9 +295,12 @@ class Validator(TableReader):
             callback=callback,
             callback_format=callback_format,
             callback_type=callback_type,
-            priority=self.priority(values),
+            priority=self.priority(where, values),
             reprocess_changed=self.flag(where, values, "reprocess_changed"),
             callback_mq=callback_mq,
+            name=DEFAULT_JOB if name is None else name,
+            named=name is not None,
+            skip_existing=self.skip_existing(where, values),
         )
 
     def callback_mq(
@@ -290,15 +330,22 @@ class Validator(TableReader):
             raise self.key_error(where, "mode", f"must be 'Queue' or 'Topic', got {short(mode)}")
         return region, mode, self.required_text(where, values, "name")
 
-    def priority(self, job: Mapping[str, Any]) -> tuple[PriorityRule, ...]:
+    def skip_existing(self, table: Where, values: Mapping[str, Any]) -> SkipExisting | None:
+        value = values.get("skip_existing", False)
+        if value is False:
+            return None
+        if value == "exists" or value == "newer":
+            return cast(SkipExisting, value)
+        expected = 'must be false, "exists" or "newer"'
+        raise self.key_error(table, "skip_existing", f"{expected}, got {got(value)}")
+
+    def priority(self, table: Where, job: Mapping[str, Any]) -> tuple[PriorityRule, ...]:
         rules = job.get("priority", [])
         if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
-            raise self.key_error(
-                ("job",), "priority", "must be an array of tables ([[job.priority]])"
-            )
+            raise self.key_error(table, "priority", "must be an array of tables ([[job.priority]])")
         parsed = []
         for index, rule in enumerate(rules):
-            where: Where = ("job", "priority", index)
+            where: Where = (*table, "priority", index)
             self.check_keys(where, rule, _RULE_KEYS)
             match = self.required_text(where, rule, "match")
             self.required(where, rule, "job_level")

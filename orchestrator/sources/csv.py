@@ -1,7 +1,8 @@
 """Object keys from a CSV file: with a header naming columns, or COS/S3 batch-manifest rows.
 
 With a header (a first row with a cell `key`) the columns are `key` and optionally `bucket`,
-`output`, `job_level` and `user_data`, all taken literally. Without one, rows are
+`output`, `job_level`, `user_data` and `job` (the one manifest job to plan the row for; empty
+means every job), all taken literally. Without one, rows are
 `bucket,key[,versionId]` as in COS and S3 batch manifests, with URL-encoded keys.
 """
 
@@ -22,7 +23,7 @@ from orchestrator.textfile import UTF8_BOM, NotText, decode_utf8, foreign_encodi
 
 __all__ = ["COLUMNS", "MAX_FIELD", "iter_csv"]
 
-COLUMNS = ("key", "bucket", "output", "job_level", "user_data")
+COLUMNS = ("key", "bucket", "output", "job_level", "user_data", "job")
 MAX_FIELD = 1024 * 1024  # characters
 # Bounds the memory one physical line may take, whatever its fields.
 _MAX_LINE = 8 * MAX_FIELD  # bytes
@@ -140,6 +141,7 @@ def _header_builder(header: tuple[str, ...], shown: str, default_bucket: str) ->
     key_at = at["key"]
     bucket_at, output_at = at.get("bucket"), at.get("output")
     level_at, data_at = at.get("job_level"), at.get("user_data")
+    job_at = at.get("job")
 
     def build(row: list[str], line: int) -> ObjectRef:
         if len(row) != width:
@@ -162,6 +164,7 @@ def _header_builder(header: tuple[str, ...], shown: str, default_bucket: str) ->
             None if level_at is None else _job_level(row[level_at], shown, line),  # job_level
             user_data,
             line,
+            None if job_at is None else row[job_at].strip() or None,  # job
         )
 
     return build

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from orchestrator.cloud.client import CIClient
@@ -25,27 +27,42 @@ async def iter_prefix(
     changes nothing, so even a page whose answer was lost is simply asked for again.
     """
     retrier = retrier or Retrier()
+
+    def fetch(marker: str) -> asyncio.Task[ObjectPage]:
+        async def page_after() -> ObjectPage:
+            return await client.list_objects_page(prefix=prefix, marker=marker)
+
+        return asyncio.ensure_future(retrier.call(page_after, idempotent=True, name="list objects"))
+
+    # The next page is asked for as soon as this one's marker is known, so that the server
+    # prepares it while this one is used.
     marker = ""
-    while True:
-
-        async def page_after(after: str = marker) -> ObjectPage:
-            return await client.list_objects_page(prefix=prefix, marker=after)
-
-        page = await retrier.call(page_after, idempotent=True, name="list objects")
-        yield [
-            ObjectRef(
-                bucket=bucket,
-                key=entry.key,
-                size=entry.size,
-                etag=entry.etag,
-                last_modified=_iso(entry.last_modified),
-            )
-            for entry in page.entries
-            if not entry.key.endswith("/")
-        ]
-        if not page.is_truncated or not page.next_marker or page.next_marker == marker:
-            return
-        marker = page.next_marker
+    pending = fetch(marker)
+    try:
+        while True:
+            page = await pending
+            more = page.is_truncated and page.next_marker and page.next_marker != marker
+            if more:
+                marker = page.next_marker or ""
+                pending = fetch(marker)
+            yield [
+                ObjectRef(
+                    bucket=bucket,
+                    key=entry.key,
+                    size=entry.size,
+                    etag=entry.etag,
+                    last_modified=_iso(entry.last_modified),
+                )
+                for entry in page.entries
+                if not entry.key.endswith("/")
+            ]
+            if not more:
+                return
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
 
 
 def _iso(value: str | None) -> str | None:

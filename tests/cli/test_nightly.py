@@ -156,7 +156,7 @@ def test_a_report_has_the_documented_columns_in_order(manifest: Path) -> None:
     assert code == 0
     assert header == [
         "bucket", "key", "output_bucket", "output_key", "job_id", "job_level", "state", "code",
-        "message", "attempts", "submitted_at", "finished_at",
+        "message", "attempts", "submitted_at", "finished_at", "job",
     ]  # fmt: skip
     assert len(rows) == 6
     assert {r[6] for r in rows} == {"success"}

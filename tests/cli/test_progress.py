@@ -78,8 +78,8 @@ def test_on_a_terminal_log_lines_go_above_the_bar_and_the_bar_ends_at_its_final_
     assert logged and bars
     assert all(" final, " not in line and "starting" not in line for line in logged)
     assert lines[-1] == bars[-1]
-    assert bars[-1].startswith("━") and " 100% 8/8 final, " in bars[-1]
-    assert result.stdout.startswith("demo: success 8 (8 submitted this run")
+    assert bars[-1].startswith("━") and " 100% 16/16 final, " in bars[-1]
+    assert result.stdout.startswith("demo: success 16 (16 submitted this run")
 
 
 def test_the_final_snapshot_is_not_logged_off_a_terminal(caplog: pytest.LogCaptureFixture) -> None:

@@ -46,3 +46,19 @@ async def test_items_the_ledger_has_finished_are_not_counted_to_submit(tmp_path:
     assert (plan.already_final, plan.to_submit) == (1, 2)
     with Ledger.open(planned.ledger_path) as ledger:
         assert ledger.counts() == before == {**before, State.FAILED: 1, State.PENDING: 2}
+
+
+def test_the_plan_says_per_job_what_changed_and_how_many_objects_run_again() -> None:
+    from orchestrator.cli.run import _plan_lines
+    from orchestrator.engine.dryrun import Plan
+
+    plan = Plan(
+        10, 10, {0: 30}, 0, 100.0, planned=30, jobs={"thumb": 10, "medium": 10, "webp": 10},
+        replanned={"medium": (48112, 48112), "webp": (7, 0), "thumb": (5, 2)},
+    )  # fmt: skip
+    assert _plan_lines("nightly", plan)[-4:-1] == [
+        "  medium: the operation changed since its last run; 48,112 objects will be processed again",
+        "  webp: the output changed since its last run; 7 objects will be processed again",
+        "  thumb: the operation or output changed since its last run; 5 objects will be processed"
+        " again",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -116,3 +117,41 @@ def test_a_hundred_thousand_items_round_trip(ledger: Ledger) -> None:
         count, last = count + 1, row.key
     assert (count, last) == (100_000, "in/099999.jpg")
     assert [c.item_id for c in ledger.claim(2)] == ["id-000000", "id-000001"]
+
+
+def _of_job(n: int, job: str | None, etag: str, output: str | None = None) -> Item:
+    base = item(n, output=output)
+    return Item(*base.record()[:8], etag, base.size, None, job)
+
+
+def test_changed_objects_are_planned_again_only_for_the_jobs_that_ask(ledger: Ledger) -> None:
+    ledger.add_items([_of_job(1, "a", "e1"), _of_job(2, "b", "e1", "other/2.webp")])
+    ledger.add_items([_of_job(0, None, "e0", "seed/0.webp")])  # a second load: not the bulk path
+    ledger.connection.execute("UPDATE items SET state = 'success'")
+    changed = [_of_job(1, "a", "e2"), _of_job(2, "b", "e2", "other/2.webp")]
+    assert ledger.add_items(changed, refresh_changed=frozenset({"a"})) == 1
+    states = ledger.connection.execute("SELECT job, state FROM items ORDER BY job").fetchall()
+    assert states == [(None, "success"), ("a", "pending"), ("b", "success")]
+
+
+def test_an_item_planned_under_another_job_name_takes_it_when_asked(ledger: Ledger) -> None:
+    ledger.add_items([_of_job(1, None, "e1"), _of_job(2, "old", "e1", "x/2.webp")])
+    again = [_of_job(1, "thumb", "e1"), _of_job(2, "thumb", "e1", "x/2.webp")]
+    assert ledger.add_items(again) == 0
+    assert {row[0] for row in ledger.connection.execute("SELECT job FROM items")} == {None, "old"}
+    assert ledger.add_items(again, relabel=True) == 0
+    assert {row[0] for row in ledger.connection.execute("SELECT job FROM items")} == {"thumb"}
+
+
+def test_a_new_operation_replaces_the_final_row_of_the_same_input_job_and_output(
+    ledger: Ledger,
+) -> None:
+    ledger.add_items([_of_job(1, "a", "e1"), _of_job(2, "a", "e1")])
+    ledger.connection.execute("UPDATE items SET state = 'success'")
+    replacing = dataclasses.replace(_of_job(1, "a", "e1"), item_id="id-new")
+    assert ledger.add_items([replacing]) == 1
+    rows = ledger.connection.execute("SELECT item_id, state FROM items ORDER BY item_id")
+    assert rows.fetchall() == [("id-000002", "success"), ("id-new", "pending")]
+    other_job = dataclasses.replace(_of_job(2, "b", "e1"), item_id="id-b")
+    with pytest.raises(OutputCollision, match=r"\(job a\) and 'in/000002.jpg' \(job b\)"):
+        ledger.add_items([other_job])

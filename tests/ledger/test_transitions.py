@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -155,3 +156,23 @@ def test_retry_failed_keeps_attempts_and_history(ledger: Ledger) -> None:
     (again,) = ledger.claim(5)
     assert again.attempts == 2
     assert [entry[2] for entry in history(ledger, "id-000000")] == ["submitted", "failed"]
+
+
+def test_claims_limited_to_some_jobs_take_theirs_in_level_order_and_released_ones_again(
+    ledger: Ledger,
+) -> None:
+    jobs = ["kept", "gone", None]  # None: the unnamed job, `default`
+    ledger.add_items(dataclasses.replace(item(n, level=n % 2), job=jobs[n % 3]) for n in range(30))
+    wanted = {"kept", "default"}
+    taken = [c.item_id for c in ledger.claim(4, wanted)]
+    taken += [c.item_id for c in ledger.claim(4, wanted)]
+    ledger.release(taken[:2])
+    while batch := ledger.claim(3, wanted):
+        taken += [c.item_id for c in batch]
+    ours = [n for n in range(30) if n % 3 != 1]
+    by_level = sorted(ours, key=lambda n: (-(n % 2), n))
+    expected = [f"id-{n:06d}" for n in by_level]
+    # The first two were released after the second claim, and claimed again first.
+    assert taken == expected[:8] + expected[:2] + expected[8:]
+    assert ledger.counts(wanted)["pending"] == 0
+    assert ledger.pending_count() == 10  # the job no longer in the manifest keeps its items

@@ -33,7 +33,7 @@ def test_user_data_of_exactly_1024_printable_characters_is_accepted() -> None:
     user_data = (
         "".join(chr(0x20 + i % 95) for i in range(1024)).replace('"', "'").replace("\\", "/")
     )
-    assert load(after("output", f'user_data = "{user_data}"')).job.user_data == user_data
+    assert load(after("output", f'user_data = "{user_data}"')).jobs[0].user_data == user_data
 
 
 def test_user_data_longer_than_1024_characters_is_rejected() -> None:
@@ -88,7 +88,7 @@ def test_output_template_accepts_only_the_known_placeholders(template: str, prob
 
 def test_output_template_may_use_every_placeholder_and_escaped_braces() -> None:
     template = "{{v1}}/{key}/{dir}/{name}/{stem}.{ext}"
-    assert load(BASE.replace("thumbs/{dir}/{stem}.webp", template)).job.output == template
+    assert load(BASE.replace("thumbs/{dir}/{stem}.webp", template)).jobs[0].output == template
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,7 @@ def test_callback_settings_are_checked(line: str, message: str) -> None:
 
 
 def test_callback_format_xml_is_accepted() -> None:
-    assert load(after("output", 'callback_format = "XML"')).job.callback_format == "XML"
+    assert load(after("output", 'callback_format = "XML"')).jobs[0].callback_format == "XML"
 
 
 def test_an_endpoint_must_be_an_http_url() -> None:
@@ -135,3 +135,22 @@ def test_the_embedded_emulator_is_a_valid_endpoint() -> None:
 def test_the_demo_manifest_loads() -> None:
     demo = Path(__file__).parents[2] / "manifests" / "demo.toml"
     assert load_manifest(demo).name == "demo"
+
+
+@pytest.mark.parametrize(
+    ("line", "mode"),
+    [(None, None), ("skip_existing = false", None), ('skip_existing = "exists"', "exists"),
+     ('skip_existing = "newer"', "newer")],
+)  # fmt: skip
+def test_skip_existing_is_false_exists_or_newer_and_off_by_default(
+    line: str | None, mode: str | None
+) -> None:
+    text = BASE if line is None else after("output", line)
+    assert load(text).job.skip_existing == mode
+
+
+@pytest.mark.parametrize(("value", "shown"), [("true", "boolean true"), ('"yes"', "string 'yes'")])
+def test_skip_existing_names_its_three_values_when_given_another(value: str, shown: str) -> None:
+    assert error_of(after("output", f"skip_existing = {value}")) == (
+        f'thumbs.toml:13: [job] skip_existing: must be false, "exists" or "newer", got {shown}'
+    )

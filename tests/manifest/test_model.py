@@ -28,20 +28,22 @@ def test_minimal_manifest_loads_with_every_default(tmp_path: Path) -> None:
         ledger_path=tmp_path.resolve() / ".picjobs" / "thumbs-nightly.sqlite",
         target=Target("examplebucket-1250000000", "ap-chongqing", None, None),
         source=SourceConfig(kind="prefix", prefix="photos/"),
-        job=JobConfig(
-            template_id=None,
-            process_rule="imageMogr2/thumbnail/400x/format/webp",
-            is_pic_info=False,
-            output="thumbs/{dir}/{stem}.webp",
-            output_bucket="examplebucket-1250000000",
-            output_region="ap-chongqing",
-            job_level=0,
-            user_data=None,
-            callback=None,
-            callback_format=None,
-            callback_type=None,
-            priority=(),
-            reprocess_changed=False,
+        jobs=(
+            JobConfig(
+                template_id=None,
+                process_rule="imageMogr2/thumbnail/400x/format/webp",
+                is_pic_info=False,
+                output="thumbs/{dir}/{stem}.webp",
+                output_bucket="examplebucket-1250000000",
+                output_region="ap-chongqing",
+                job_level=0,
+                user_data=None,
+                callback=None,
+                callback_format=None,
+                callback_type=None,
+                priority=(),
+                reprocess_changed=False,
+            ),
         ),
         limits=Limits(),
     )
@@ -120,20 +122,22 @@ def test_every_key_of_the_schema_is_loaded(tmp_path: Path) -> None:
             modified_after=datetime(2024, 5, 1, tzinfo=UTC),
             modified_before=datetime(2024, 6, 1, 0, 0, tzinfo=UTC),
         ),
-        job=JobConfig(
-            template_id="t1f5a3a0c0e1d94e17a1e3f2b0c5d6e7f8",
-            process_rule=None,
-            is_pic_info=True,
-            output="thumbs/{key}",
-            output_bucket="outbucket-1250000000",
-            output_region="ap-beijing",
-            job_level=1,
-            user_data="nightly run",
-            callback="https://hooks.example.com/ci",
-            callback_format="JSON",
-            callback_type="Url",
-            priority=(PriorityRule("vip/*", 2), PriorityRule("*.png", 0)),
-            reprocess_changed=True,
+        jobs=(
+            JobConfig(
+                template_id="t1f5a3a0c0e1d94e17a1e3f2b0c5d6e7f8",
+                process_rule=None,
+                is_pic_info=True,
+                output="thumbs/{key}",
+                output_bucket="outbucket-1250000000",
+                output_region="ap-beijing",
+                job_level=1,
+                user_data="nightly run",
+                callback="https://hooks.example.com/ci",
+                callback_format="JSON",
+                callback_type="Url",
+                priority=(PriorityRule("vip/*", 2), PriorityRule("*.png", 0)),
+                reprocess_changed=True,
+            ),
         ),
         limits=Limits(
             rate=50.0,
@@ -190,9 +194,9 @@ def test_unicode_values_are_kept() -> None:
 
 
 def test_operation_fingerprint_is_a_short_stable_hex_digest() -> None:
-    fingerprint = load(BASE).operation_fingerprint
+    fingerprint = load(BASE).jobs[0].operation_fingerprint
     assert fingerprint == "1a1e01cdddd835a3"
-    assert load(BASE).operation_fingerprint == fingerprint
+    assert load(BASE).jobs[0].operation_fingerprint == fingerprint
 
 
 @pytest.mark.parametrize(
@@ -204,10 +208,13 @@ def test_operation_fingerprint_is_a_short_stable_hex_digest() -> None:
     ],
 )
 def test_operation_fingerprint_changes_with_the_operation(old: str, new: str) -> None:
-    assert load(BASE.replace(old, new)).operation_fingerprint != load(BASE).operation_fingerprint
+    assert (
+        load(BASE.replace(old, new)).jobs[0].operation_fingerprint
+        != load(BASE).jobs[0].operation_fingerprint
+    )
 
 
 def test_operation_fingerprint_ignores_where_the_output_goes() -> None:
     changed = BASE.replace("thumbs/{dir}", "small/{dir}")
     changed = after("output", 'output_bucket = "other-1250000000"', text=changed)
-    assert load(changed).operation_fingerprint == load(BASE).operation_fingerprint
+    assert load(changed).jobs[0].operation_fingerprint == load(BASE).jobs[0].operation_fingerprint

@@ -17,7 +17,7 @@ from orchestrator.items import ObjectRef
 from orchestrator.sources.csv import MAX_FIELD, iter_csv
 
 BUCKET = "examplebucket-1250000000"
-COLUMNS = "key, bucket, output, job_level, user_data"
+COLUMNS = "key, bucket, output, job_level, user_data, job"
 
 
 @pytest.fixture(autouse=True)

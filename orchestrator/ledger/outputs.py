@@ -1,0 +1,169 @@
+"""Outputs that already exist (skip_existing): a listing kept in a temporary table, compared in SQL.
+
+The listing of an output prefix goes into `temp.outputs` page by page, so a million existing
+outputs never sit in Python's memory; the comparison with the pending items is one join.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+from orchestrator.ledger.errors import guarded
+from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, Outcome, State, sql_list
+from orchestrator.ledger.store import Store
+
+__all__ = ["OutputRow", "Outputs"]
+
+# (key, etag, last_modified) of one listed object; times are ISO 8601 UTC like the items'.
+OutputRow = tuple[str, str | None, str | None]
+
+_CREATE: Final = (
+    "CREATE TEMP TABLE IF NOT EXISTS outputs (bucket TEXT NOT NULL, key TEXT NOT NULL, "
+    "etag TEXT, last_modified TEXT, PRIMARY KEY (bucket, key)) WITHOUT ROWID"
+)
+# The pending items of one job whose output was listed (`{t}` names the items table). With
+# `newer`, only those whose output is at or after their input; where the input's time is
+# unknown, `newer` behaves as "exists". An item skipped before and pending again was asked
+# for (its input changed, with reprocess_changed, or a run was forced): never skipped again.
+# Written as EXISTS, so that SQLite walks the items and looks each output up by its key.
+_OUTPUT_OF: Final = (
+    "FROM temp.outputs AS o WHERE o.bucket = {t}.output_bucket AND o.key = {t}.output_key"
+)
+_MATCH: Final = (
+    f"{{t}}.state = '{PENDING}' AND {{t}}.job IS :job AND {{t}}.output_bucket = :bucket "
+    "AND EXISTS (SELECT 1 {output_of} AND (NOT :newer OR {t}.last_modified IS NULL "
+    "OR o.last_modified >= {t}.last_modified)) AND NOT {skipped_before}"
+)
+_SKIPPED_BEFORE: Final = (
+    "EXISTS (SELECT 1 FROM attempts_log AS a "
+    f"WHERE a.item_id = {{t}}.item_id AND a.outcome = '{Outcome.SKIPPED}')"
+)
+
+
+class Outputs(Store):
+    """The skip_existing part of a Ledger."""
+
+    @guarded("write ledger")
+    def clear_outputs(self, bucket: str, prefix: str) -> None:
+        """Forget what `temp.outputs` holds under `prefix` in `bucket`, before listing it."""
+        with self.atomic():
+            self._conn.execute(_CREATE)
+            self._conn.execute(
+                "DELETE FROM temp.outputs WHERE bucket = ? AND substr(key, 1, ?) = ?",
+                (bucket, len(prefix), prefix),
+            )
+
+    @guarded("write ledger")
+    def add_outputs(self, bucket: str, rows: Iterable[OutputRow]) -> None:
+        """One listing page into `temp.outputs` (a key listed twice is kept once)."""
+        with self.atomic():
+            self._conn.executemany(
+                f"INSERT OR IGNORE INTO temp.outputs VALUES ({_literal(bucket)}, ?, ?, ?)", rows
+            )
+
+    @guarded("write ledger")
+    def skip_listed(
+        self, bucket: str, job: str | None, *, newer: bool, code: str, message: str
+    ) -> int:
+        """Pending items of `job` whose output in `bucket` was listed become skipped, with the
+        output's ETag and time as their result; each skip is logged. Returns how many."""
+        params = {"job": job, "bucket": bucket, "newer": newer, "now": self._now(), "code": code,
+                  "message": message}  # fmt: skip
+        with self.atomic():
+            changed = self._conn.execute(
+                f"UPDATE items SET state = '{SKIPPED}', code = :code, message = :message, "
+                "result = (SELECT json_object('etag', o.etag, 'last_modified', o.last_modified) "
+                f"{_OUTPUT_OF.format(t='items')}), finished_at = :now, updated_at = :now "
+                "WHERE " + _match("items"),
+                params,
+            ).rowcount
+            # The items skipped just now are those without a skip in their log yet. One
+            # statement (RETURNING would buffer every row in memory), in id order: the log's
+            # index is by id, and a million inserts at random places in it cost minutes.
+            self._conn.execute(
+                "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
+                f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', :code, :message, :now "
+                f"FROM items AS i WHERE i.state = '{SKIPPED}' AND i.job IS :job "
+                f"AND i.output_bucket = :bucket AND NOT {_SKIPPED_BEFORE.format(t='i')} "
+                "ORDER BY item_id",
+                params,
+            )
+        return int(changed)
+
+    @guarded("read ledger")
+    def count_listed(
+        self,
+        bucket: str,
+        job: str | None,
+        *,
+        newer: bool,
+        unless_final_in: Path | None = None,
+        keep: State | None = None,
+    ) -> tuple[int, int]:
+        """(pending items `skip_listed` would skip, of which the input's time is unknown).
+
+        With `unless_final_in` (the real ledger, for a dry run's scratch one), items final
+        there are left out, but those in state `keep` there, and without `keep` those it
+        skipped before. Only read: a dry run never locks the real ledger."""
+        sql = "SELECT count(*), count(*) - count(i.last_modified) FROM items AS i WHERE " + _match(
+            "i"
+        )
+        params = {"job": job, "bucket": bucket, "newer": newer}
+        if unless_final_in is None:
+            return _pair(self._conn.execute(sql, params).fetchone())
+        finals = sql_list(FINAL_STATES - ({keep} if keep else set()))
+        sql += (
+            " AND NOT EXISTS (SELECT 1 FROM real.items AS r "
+            f"WHERE r.item_id = i.item_id AND r.state IN {finals})"
+        )
+        if keep is None:  # an item the real ledger skipped before is not skipped again
+            sql += " AND NOT " + _SKIPPED_BEFORE.format(t="i").replace(
+                "attempts_log", "real.attempts_log"
+            )
+        self._conn.execute("ATTACH DATABASE ? AS real", (str(unless_final_in),))
+        try:
+            return _pair(self._conn.execute(sql, params).fetchone())
+        finally:
+            self._conn.execute("DETACH DATABASE real")
+
+    @guarded("read ledger")
+    def pending_of(self, job: str | None) -> int:
+        sql = f"SELECT count(*) FROM items WHERE state = '{PENDING}' AND job IS ?"
+        return int(self._scalar(sql, (job,)))
+
+    @guarded("write ledger")
+    def unskip(self, job: str | None) -> int:
+        """`--force`: the skipped items of `job` go back to pending, to be processed this run."""
+        params = {"job": job, "now": self._now()}
+        where = f"WHERE state = '{SKIPPED}' AND job IS :job"
+        with self.atomic():
+            self._conn.execute(
+                "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
+                f"SELECT item_id, attempts, NULL, '{Outcome.RELEASED}', NULL, 'forced', :now "
+                f"FROM items {where}",
+                params,
+            )
+            changed = self._conn.execute(
+                f"UPDATE items SET state = '{PENDING}', code = NULL, message = NULL, "
+                f"result = NULL, finished_at = NULL, updated_at = :now {where}",
+                params,
+            ).rowcount
+        return int(changed)
+
+
+def _match(table: str) -> str:
+    return _MATCH.format(
+        t=table,
+        output_of=_OUTPUT_OF.format(t=table),
+        skipped_before=_SKIPPED_BEFORE.format(t=table),
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _pair(row: tuple[int, int]) -> tuple[int, int]:
+    return int(row[0]), int(row[1])

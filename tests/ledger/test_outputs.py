@@ -1,0 +1,107 @@
+"""Existing outputs (skip_existing): listed into a temporary table, compared with pending items."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from orchestrator.ledger import Ledger, State
+from tests.ledger.support import history, item, items, state_of, submit
+
+OUT = "dst-1250000000"
+
+
+def _list(ledger: Ledger, *numbers: int, at: str = "2024-05-01T10:00:00Z") -> None:
+    ledger.clear_outputs(OUT, "out/")
+    ledger.add_outputs(OUT, ((f"out/{n:06d}.webp", f"etag-{n}", at) for n in numbers))
+
+
+def _skip(ledger: Ledger, *, newer: bool = False, job: str | None = None) -> int:
+    return ledger.skip_listed(OUT, job, newer=newer, code="OutputExists", message="exists")
+
+
+def test_only_pending_items_whose_output_was_listed_are_skipped_with_its_etag_and_time(
+    ledger: Ledger,
+) -> None:
+    ledger.add_items(items(4))
+    submit(ledger, 1)  # id-000000 is submitted: never a candidate
+    _list(ledger, 0, 1, 2, 99)
+
+    assert _skip(ledger) == 2
+
+    rows = {row.item_id: row for row in ledger.iter_items()}
+    assert [str(rows[f"id-{n:06d}"].state) for n in range(4)] == [
+        "submitted", "skipped", "skipped", "pending",
+    ]  # fmt: skip
+    skipped = rows["id-000001"]
+    assert (skipped.code, skipped.message, skipped.job_id) == ("OutputExists", "exists", None)
+    assert skipped.result == {"etag": "etag-1", "last_modified": "2024-05-01T10:00:00Z"}
+    assert skipped.finished_at is not None
+    assert history(ledger, "id-000001") == [(0, None, "skipped", "OutputExists")]
+    assert ledger.counts()["skipped"] == 2
+
+
+def test_newer_skips_only_outputs_at_or_after_the_input_and_inputs_of_unknown_time(
+    ledger: Ledger,
+) -> None:
+    times = ["2024-05-01T09:00:00Z", "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z", None]
+    ledger.add_items(dataclasses.replace(item(n), last_modified=t) for n, t in enumerate(times))
+    _list(ledger, 0, 1, 2, 3)
+
+    assert ledger.count_listed(OUT, None, newer=True) == (3, 1)
+    assert _skip(ledger, newer=True) == 3
+    assert state_of(ledger, "id-000002") == "pending"  # its output is older than the input
+
+
+def test_an_item_skipped_before_and_pending_again_is_never_skipped_again(ledger: Ledger) -> None:
+    ledger.add_items(items(2))
+    _list(ledger, 0, 1)
+    _skip(ledger)
+
+    assert ledger.unskip(None) == 2
+    assert ledger.counts()["pending"] == 2
+    assert history(ledger, "id-000000")[-1][2] == "released"
+    assert (_skip(ledger), ledger.count_listed(OUT, None, newer=False)) == (0, (0, 0))
+
+
+def test_only_the_items_of_the_job_and_its_output_bucket_are_compared(ledger: Ledger) -> None:
+    ledger.add_items(items(2))
+    _list(ledger, 0, 1)
+
+    assert ledger.skip_listed("other-1250000000", None, newer=False, code="c", message="m") == 0
+    assert _skip(ledger, job="thumbs") == 0
+    assert _skip(ledger) == 2
+
+
+def test_reprocess_changed_puts_a_skipped_item_whose_input_changed_back_to_pending(
+    ledger: Ledger,
+) -> None:
+    ledger.add_items(
+        [dataclasses.replace(item(0), etag="a"), dataclasses.replace(item(1), etag="b")]
+    )
+    _list(ledger, 0, 1)
+    _skip(ledger)
+
+    changed = [dataclasses.replace(item(0), etag="a2"), dataclasses.replace(item(1), etag="b")]
+    assert ledger.add_items(changed, refresh_changed=True) == 1
+    assert (state_of(ledger, "id-000000"), state_of(ledger, "id-000001")) == ("pending", "skipped")
+
+
+def test_a_dry_run_leaves_out_what_the_real_ledger_finished_but_keeps_the_skipped_with_force(
+    tmp_path: Path,
+) -> None:
+    with Ledger.open(tmp_path / "real.sqlite") as real:
+        real.add_items(items(5))
+        submit(real, 1)  # id-000000 submitted: not final
+        real.connection.execute("UPDATE items SET state = 'success' WHERE item_id = 'id-000001'")
+        _list(real, 2, 4)
+        _skip(real)
+        real.connection.execute("UPDATE items SET state = 'pending' WHERE item_id = 'id-000004'")
+    with Ledger.open(tmp_path / "plan.sqlite") as plan:
+        plan.add_items(items(5))  # id-000004: skipped before, its input changed since
+        _list(plan, 0, 1, 2, 3, 4)
+        without = plan.count_listed(OUT, None, newer=False, unless_final_in=real.path)
+        forced = plan.count_listed(
+            OUT, None, newer=False, unless_final_in=real.path, keep=State.SKIPPED
+        )
+    assert (without, forced) == ((2, 2), (4, 4))  # (to skip, of those inputs of unknown time)
