@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -106,6 +107,7 @@ class Submitter:
         concurrency: int = defaults.CONCURRENCY,
         claim_size: int = 64,
         on_failure: Callable[[str, str], bool] | None = None,
+        pace: Callable[[], float | None] | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -115,29 +117,48 @@ class Submitter:
         self.concurrency = concurrency
         self.claim_size = claim_size
         self.on_failure = on_failure
+        self.pace = pace
         self.stats = SubmitStats()
         self._results = _Results(ledger)
 
+    def window(self) -> int:
+        """How many items to hold claimed and not yet taken by a worker: about one second of
+        work at the limiter's current rate, never more than the connections can send."""
+        rate = self.pace() if self.pace is not None else None
+        wanted = self.claim_size if rate is None else math.ceil(rate)
+        return max(1, min(wanted, self.concurrency))
+
     async def run(self, stop: asyncio.Event) -> None:
         """Submit pending items until none is left, `stop` is set, or CI keeps refusing us."""
-        queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=self.claim_size * 2)
-        workers = [asyncio.create_task(self._worker(queue, stop)) for _ in range(self.concurrency)]
+        # Every claimed item is an unknown to settle after a crash, so few are claimed ahead:
+        # the queue is topped up to `window` when it falls to half of it, and each worker holds
+        # one item (waiting for its rate slot or its answer).
+        queue: asyncio.Queue[Item | None] = asyncio.Queue()
+        taken = asyncio.Event()
+        workers = [
+            asyncio.create_task(self._worker(queue, taken, stop)) for _ in range(self.concurrency)
+        ]
         flusher = asyncio.create_task(self._flush_periodically())
         try:
             while not stop.is_set() and not self.retrier.exhausted:
-                room = await self.outstanding.wait_for_room(self.claim_size, stop)
+                window = self.window()
+                if queue.qsize() > window // 2:
+                    taken.clear()
+                    await _first_of(taken, stop)
+                    continue
+                room = await self.outstanding.wait_for_room(window - queue.qsize(), stop)
                 if stop.is_set():
                     break
-                batch = self.ledger.claim(min(room, self.claim_size))
+                batch = self.ledger.claim(room)
                 if not batch:
                     break
                 # Reserve the room now: a later claim must not count on it while these are sent.
                 self.outstanding.add(len(batch))
                 for item in batch:
-                    await queue.put(item)
+                    queue.put_nowait(item)
         finally:
             for _ in workers:
-                await queue.put(None)
+                queue.put_nowait(None)
             await asyncio.gather(*workers)
             flusher.cancel()
             self._results.flush()
@@ -147,8 +168,11 @@ class Submitter:
             await asyncio.sleep(0.05)
             self._results.flush()
 
-    async def _worker(self, queue: asyncio.Queue[Item | None], stop: asyncio.Event) -> None:
+    async def _worker(
+        self, queue: asyncio.Queue[Item | None], taken: asyncio.Event, stop: asyncio.Event
+    ) -> None:
         while (item := await queue.get()) is not None:
+            taken.set()
             if stop.is_set() or self.retrier.exhausted:
                 self._results.released.append(item.item_id)  # claimed but never sent
                 await self.outstanding.done(1)
@@ -183,3 +207,13 @@ class Submitter:
         else:
             self._results.released.append(item.item_id)
             log.info("gave up on %r for now (%s); it stays pending", item.key, exc)
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Wait until one of `events` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
