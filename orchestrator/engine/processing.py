@@ -83,6 +83,8 @@ class Processing:
             concurrency=manifest.limits.concurrency,
             on_failure=self.failed,
             pace=lambda: _current_rate(client),
+            patience=client.settings.straggler_after,
+            max_stragglers=client.settings.max_stragglers,
         )
         self.tracker = Tracker(
             client,

@@ -108,6 +108,8 @@ class Submitter:
         claim_size: int = 64,
         on_failure: Callable[[str, str], bool] | None = None,
         pace: Callable[[], float | None] | None = None,
+        patience: float | None = None,
+        max_stragglers: int = 64,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -118,6 +120,9 @@ class Submitter:
         self.claim_size = claim_size
         self.on_failure = on_failure
         self.pace = pace
+        self.patience = patience
+        self.max_stragglers = max_stragglers
+        self._stragglers: set[asyncio.Task[None]] = set()
         self.stats = SubmitStats()
         self._results = _Results(ledger)
 
@@ -160,6 +165,7 @@ class Submitter:
             for _ in workers:
                 queue.put_nowait(None)
             await asyncio.gather(*workers)
+            await asyncio.gather(*self._stragglers)
             flusher.cancel()
             self._results.flush()
 
@@ -177,8 +183,33 @@ class Submitter:
                 self._results.released.append(item.item_id)  # claimed but never sent
                 await self.outstanding.done(1)
                 continue
-            await self._submit(item)
+            await self._send(item)
             self._results.maybe_flush()
+
+    async def _send(self, item: Item) -> None:
+        """Submit `item`, waiting for the answer at most `patience` seconds: a request still
+        unanswered then (its answer lost, most likely) goes on alone until its own timeout,
+        and the worker takes the next item rather than stall with it."""
+        if self.patience is None or len(self._stragglers) >= self.max_stragglers:
+            await self._submit(item)
+            return
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._submit(item))
+        turn = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not turn.done():
+                turn.set_result(None)
+
+        task.add_done_callback(wake)
+        timer = loop.call_later(self.patience, wake)
+        try:
+            await turn
+        finally:
+            timer.cancel()
+        if not task.done():
+            self._stragglers.add(task)
+            task.add_done_callback(self._stragglers.discard)
 
     async def _submit(self, item: Item) -> None:
         request = self.template.request(item)

@@ -76,6 +76,8 @@ class Clock:
 @dataclass
 class _Settings:
     bucket: str
+    straggler_after: float = 2.0
+    max_stragglers: int = 64
 
 
 class FakeCI:
