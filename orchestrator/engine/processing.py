@@ -174,7 +174,12 @@ class Processing:
             while not self.halt.is_set():
                 await self.submitter.run(self.halt)
                 self.tracker.wake()
-                await self._settle()
+                await self._settle(min_age=self.settle_every)
+                while self.reconciler.waiting and not self.halt.is_set():
+                    await asyncio.sleep(self.settle_every / 4)
+                    await self._settle(min_age=self.settle_every)
+                if self.halt.is_set():
+                    await self._settle()  # the next run would have to, later and blind
                 if self.retrier.exhausted:
                     error = self.submitter.stats.last_error
                     self.message = f"stopped submitting: CI kept refusing requests ({error})"
@@ -200,7 +205,15 @@ class Processing:
             if since is None:
                 return
             adopted = self.reconciler.adopted
-            await self.reconciler.settle(since, datetime.now(UTC), min_age=min_age)
+            stats = self.submitter.stats
+            offsets = stats.clock_offsets
+            await self.reconciler.settle(
+                since,
+                datetime.now(UTC),
+                min_age=min_age,
+                sent=stats.unknown_sent,
+                skew=None if offsets is None else max(abs(offsets[0]), abs(offsets[1])),
+            )
             self.outstanding.add(self.reconciler.adopted - adopted)
             self.tracker.wake()
 

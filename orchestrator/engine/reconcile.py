@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from datetime import datetime, timedelta
 
 from orchestrator.cloud.client import CIClient
@@ -33,6 +33,8 @@ __all__ = ["Reconciler", "ci_time"]
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # the most CI returns in one page
+# Beyond the clock offset measured: CreationTime's whole seconds, and the answer's latency.
+SKEW_SLACK = 2.0
 
 _Pair = tuple[str, str]
 
@@ -68,6 +70,7 @@ class Reconciler:
         self.adopted = 0
         self.released = 0
         self.list_requests = 0
+        self.waiting = 0  # items the last pass left for being too recently unknown
         self._first_seen: dict[str, float] = {}
         self._clock = clock
 
@@ -76,19 +79,45 @@ class Reconciler:
         first = [self._first_seen.setdefault(item.item_id, now) for item in items]
         return [item for item, seen in zip(items, first, strict=True) if now - seen >= min_age]
 
-    async def settle(self, since: datetime, now: datetime, *, min_age: float = 0.0) -> int:
+    async def settle(
+        self,
+        since: datetime,
+        now: datetime,
+        *,
+        min_age: float = 0.0,
+        sent: MutableMapping[str, datetime] | None = None,
+        skew: float | None = None,
+    ) -> int:
         """Settle every unknown item; return how many are still unsettled (lookups failed).
 
         With `min_age`, items this reconciler first saw unknown less than `min_age` seconds ago
         are left for a later pass: a request given up on a moment ago may still be on its way.
+        The window reaches `margin` back from `since`, the oldest item's last change; when
+        `sent` knows when every item of a batch was sent and `skew` bounds how far CI's clock
+        is from ours (seconds), it starts at the earliest of those sends, less the skew; settled
+        items leave `sent`.
         """
-        window = (since - self.margin, now + self.margin)
+        wide = (since - self.margin, now + self.margin)
         unsettled = 0
-        while batch := self.ledger.unknown_items(self.batch):
+        self.waiting = 0
+        while True:
+            # Items read now were made unknown before now: a window closing at an earlier
+            # `now` could miss a job created by a request given up on after it.
+            now = max(now, datetime.now(now.tzinfo))
+            wide = (wide[0], max(wide[1], now + self.margin))
+            batch = self.ledger.unknown_items(self.batch)
+            if not batch:
+                break
             items = self._old_enough(batch, min_age)
+            self.waiting = len(batch) - len(items)
             if not items:
                 break
-            found = await self._find_all(items, window, now)
+            window, first = wide, since
+            if sent is not None and skew is not None and all(i.item_id in sent for i in items):
+                slack = timedelta(seconds=skew + SKEW_SLACK)
+                first = min(sent[item.item_id] for item in items)
+                window = (first - slack, now + slack)
+            found = await self._find_all(items, window, first, now)
             adopt, release = [], []
             for item, job in zip(items, found, strict=True):
                 if isinstance(job, CIError):
@@ -100,6 +129,8 @@ class Reconciler:
                     adopt.append((item.item_id, job.job_id))
             for item_id in (*(pair[0] for pair in adopt), *release):
                 self._first_seen.pop(item_id, None)
+                if sent is not None:
+                    sent.pop(item_id, None)
             self.adopted += self.ledger.adopt(adopt) if adopt else 0
             self.released += self.ledger.release(release) if release else 0
             if not adopt and not release:
@@ -107,15 +138,21 @@ class Reconciler:
         return unsettled
 
     async def _find_all(
-        self, items: Sequence[ClaimedItem], window: tuple[datetime, datetime], now: datetime
+        self,
+        items: Sequence[ClaimedItem],
+        window: tuple[datetime, datetime],
+        since: datetime,
+        now: datetime,
     ) -> list[JobDetail | CIError | None]:
         try:
-            listed = await self._list_window(window, now, budget=len(items))
+            listed = await self._list_window(window, since, now, budget=len(items))
         except CIError as exc:
             log.info("listing the queue failed (%s); looking items up one by one", exc)
             listed = None
         if listed is not None:
-            return [self._pick(item, listed.get(_pair(item.key, item.output_key), [])) for item in items]
+            return [
+                self._pick(item, listed.get(_pair(item.key, item.output_key), [])) for item in items
+            ]
         start, end = ci_time(window[0]), ci_time(window[1])
         sem = asyncio.Semaphore(self.concurrency)
 
@@ -129,12 +166,14 @@ class Reconciler:
         return list(await asyncio.gather(*(find(item) for item in items)))
 
     async def _list_window(
-        self, window: tuple[datetime, datetime], now: datetime, *, budget: int
+        self, window: tuple[datetime, datetime], since: datetime, now: datetime, *, budget: int
     ) -> dict[_Pair, list[JobDetail]] | None:
         """The queue's jobs of the window by (input, output), or None if listing them would
         take more than `budget` pages."""
         start, end = window
-        whole = (min(now, end) - start).total_seconds()
+        # The margins are there for clock skew and are mostly empty of our jobs: the pages are
+        # projected over the submissions' own span, and `budget` caps the rest.
+        span = max(1.0, (now - since).total_seconds())
         found: dict[_Pair, list[JobDetail]] = defaultdict(list)
         seen_jobs: set[str] = set()
         seen_tokens: set[str] = set()
@@ -173,8 +212,8 @@ class Reconciler:
             token = page.next_token
             # Pages come newest first: from how far back they reach, project the whole listing.
             if oldest is not None:
-                covered = (min(now, end) - oldest).total_seconds()
-                if covered > 0 and pages * whole / covered > budget:
+                covered = (now - oldest).total_seconds()
+                if covered > 0 and pages * span / covered > budget:
                     return None
 
     async def _lookup(self, item: ClaimedItem, start: str, end: str) -> list[JobDetail]:

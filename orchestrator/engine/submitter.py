@@ -13,13 +13,15 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from orchestrator import defaults
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobRequest
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
+from orchestrator.engine.tracker import parse_ci_time
 from orchestrator.exceptions import CIError, Disposition
 from orchestrator.items import Item
 from orchestrator.ledger import Ledger
@@ -63,6 +65,18 @@ class JobTemplate:
 class SubmitStats:
     submitted: int = 0  # accepted by CI: the run's report counts them
     last_error: CIError | None = None  # what the run says when CI keeps refusing
+    # CI's CreationTime minus our clock when the answer came, lowest and highest seen (s).
+    clock_offsets: tuple[float, float] | None = None
+    # When each request of unknown outcome was sent: its job, if any, was created after.
+    unknown_sent: dict[str, datetime] = field(default_factory=dict)
+
+    def note_creation(self, creation_time: str | None, now: datetime) -> None:
+        created = parse_ci_time(creation_time)
+        if created is None:
+            return
+        offset = (created - now).total_seconds()
+        low, high = self.clock_offsets or (offset, offset)
+        self.clock_offsets = (min(low, offset), max(high, offset))
 
 
 class _Results:
@@ -213,14 +227,19 @@ class Submitter:
 
     async def _submit(self, item: Item) -> None:
         request = self.template.request(item)
+        sent = datetime.now(UTC)
         try:
             job = await self.retrier.call(
                 lambda: self.client.submit(request), idempotent=False, name=f"submit {item.key!r}"
             )
         except CIError as exc:
+            if exc.disposition is Disposition.UNKNOWN:
+                self.stats.unknown_sent[item.item_id] = sent
             self._record_error(item, exc)
             await self.outstanding.done(1)
             return
+        if self.stats.submitted % 64 == 0:
+            self.stats.note_creation(job.creation_time, datetime.now(UTC))
         self.stats.submitted += 1
         self._results.submitted.append((item.item_id, job.job_id))
 

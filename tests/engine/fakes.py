@@ -144,7 +144,9 @@ class FakeCI:
             if wanted is None or job.input_object == wanted:
                 yield job
 
-    async def list_jobs_page(self, *, size: int = 100, next_token: str = "", **query: Any) -> JobPage:
+    async def list_jobs_page(
+        self, *, size: int = 100, next_token: str = "", **query: Any
+    ) -> JobPage:
         self._enter("list_jobs_page", {**query, "next_token": next_token})
         # Newest first, as CI orders by default; the token is where the next page starts.
         jobs = list(reversed(self.jobs.values()))

@@ -87,10 +87,14 @@ async def test_a_queue_too_busy_to_list_for_a_few_items_is_searched_item_by_item
 ) -> None:
     ci = FakeCI()
     for n in range(500):  # other jobs of the window, 5 pages for 2 items
-        ci.add_job(JobState.SUCCESS, input_object=f"other/{n}.jpg", creation_time="2024-05-01T10:00:00+0000")
+        ci.add_job(
+            JobState.SUCCESS,
+            input_object=f"other/{n}.jpg",
+            creation_time="2024-05-01T10:00:00+0000",
+        )
     job_id = made_by_lost_request(ci, 0)
 
-    made, unsettled = await settle(ci, ledger)
+    _made, unsettled = await settle(ci, ledger)
 
     assert unsettled == 0
     assert state_and_job(ledger, "id-000000") == (State.SUBMITTED, job_id)
@@ -108,7 +112,7 @@ async def test_a_listing_that_keeps_failing_falls_back_to_looking_items_up_one_b
     ci.fail("list_jobs_page", unreachable(), unreachable())
     job_id = made_by_lost_request(ci, 1)
 
-    made, unsettled = await settle(ci, ledger)
+    _made, unsettled = await settle(ci, ledger)
 
     assert unsettled == 0
     assert state_and_job(ledger, "id-000001") == (State.SUBMITTED, job_id)
