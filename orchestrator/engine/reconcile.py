@@ -19,7 +19,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, MutableMapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobDetail
@@ -59,6 +59,7 @@ class Reconciler:
         concurrency: int = 8,
         batch: int = 5000,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -73,6 +74,7 @@ class Reconciler:
         self.waiting = 0  # items the last pass left for being too recently unknown
         self._first_seen: dict[str, float] = {}
         self._clock = clock
+        self._wall = wall or (lambda: datetime.now(UTC))
 
     def _old_enough(self, items: Sequence[ClaimedItem], min_age: float) -> list[ClaimedItem]:
         now = self._clock()
@@ -103,7 +105,7 @@ class Reconciler:
         while True:
             # Items read now were made unknown before now: a window closing at an earlier
             # `now` could miss a job created by a request given up on after it.
-            now = max(now, datetime.now(now.tzinfo))
+            now = max(now, self._wall())
             wide = (wide[0], max(wide[1], now + self.margin))
             batch = self.ledger.unknown_items(self.batch)
             if not batch:

@@ -24,7 +24,13 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def reconciler(ci: FakeCI, ledger: Ledger) -> Reconciler:
-    return Reconciler(ci.client, ledger, "q1", retrier=Retrier(RetryPolicy.for_tests(attempts=2)))
+    return Reconciler(
+        ci.client,
+        ledger,
+        "q1",
+        retrier=Retrier(RetryPolicy.for_tests(attempts=2)),
+        wall=lambda: T0 + timedelta(minutes=1),
+    )
 
 
 def made_by_lost_request(ci: FakeCI, n: int, created: str = "2024-05-01T10:00:00+0000") -> str:
