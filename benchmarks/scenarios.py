@@ -48,7 +48,7 @@ class Sizes:
     quota_jobs: int
     manifest_rows: int
     chaos_jobs: int = 3_000
-    chaos_timeout: float = 300.0
+    chaos_timeout: float = 600.0
     lost_seconds: float = 300.0  # how long the emulator keeps a lost answer's line silent
     shared_jobs: int = 2_000
 

@@ -22,7 +22,8 @@ excess. The controller therefore asks one question: do the 429s follow what *we*
   s - b = (R - Q)/R and the cut lands just under Q in one step; a larger excess, a larger cut.
 * Every cut is an experiment. The next window runs at the lower rate. If its share lost at
   least half of its excess over b, the 429s followed our rate: the cut stands, and b moves
-  halfway to the share left at the lower rate. If not, the 429s were background: the cut is
+  halfway to the share left at the lower rate unless that share is still congested (then the
+  next cut is decided on it at once). If not, the 429s were background: the cut is
   undone and b becomes the pooled share of the two windows. A constant background thus costs
   one window at a lower rate now and then, instead of a slide to the floor. The 20 % minimum
   is what makes the experiment readable: a congestion share falls clearly under it, a
@@ -85,12 +86,13 @@ class CongestionControl:
         window_seconds: float = 0.5,
         window_answers: int = 50,
         window_max_seconds: float = 5.0,
-        z: float = 2.0,
+        z: float = 3.0,
         margin: float = 0.05,
         probe: float = 0.05,
         min_cut: float = 0.2,
         ramp_seconds: float = 10.0,
         max_background: float = 0.5,
+        deep_cut: float = 0.5,
     ) -> None:
         if target <= 0:
             raise ValueError("rate must be positive")
@@ -105,6 +107,7 @@ class CongestionControl:
         self.min_cut = min_cut
         self.ramp_seconds = ramp_seconds
         self.max_background = max_background
+        self.deep_cut = deep_cut
         self._clock = clock
         self.rate = self.target
         self.background = 0.0
@@ -150,13 +153,23 @@ class CongestionControl:
             trial, self._trial = self._trial, None
             fell = share < (trial.share + self.background) / 2
             if not fell and share < self.max_background:
-                # Slower, and about as many 429s: they do not come from our rate.
-                self.background = (trial.throttled + throttled) / (trial.sent + sent)
+                if not trial.deep:
+                    # Perhaps the cut was too small to show: another client may hold most of
+                    # the quota. Try once more, at half the rate before the first cut.
+                    self._trial = trial._replace(
+                        deep=True, trial_sent=sent, trial_throttled=throttled
+                    )
+                    self.rate = self._reference = max(self.min_rate, trial.rate * self.deep_cut)
+                    return
+                # Slower twice, and about as many 429s: they do not come from our rate. Only
+                # the windows at the lower rates estimate it (the first was picked for its 429s).
+                self.background = (trial.trial_throttled + throttled) / (trial.trial_sent + sent)
                 self.rate, self._knee = trial.rate, trial.knee
                 self._reference, self._last_cut = trial.reference, trial.last_cut
                 self.undone += 1
                 return
-            if fell:  # the cut stands; what is left at the lower rate is nearer the background
+            if fell and not self._congested(sent, throttled):
+                # The cut stands, and what is left at the lower rate is nearer the background.
                 self.background += 0.5 * (share - self.background)
         if self._congested(sent, throttled):
             excess = share - self.background
@@ -185,6 +198,9 @@ class _Trial(NamedTuple):
     knee: float
     reference: float
     last_cut: float
+    deep: bool = False  # the second, deeper cut is under way
+    trial_sent: int = 0  # the first trial window's figures, once it is over
+    trial_throttled: int = 0
 
     @property
     def share(self) -> float:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.cloud.retry import RetryPolicy
 from orchestrator.emulator.app import Limits
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.model import QueueState
@@ -15,7 +16,7 @@ from orchestrator.exceptions import OutputCollision, UsageError
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import load_manifest
 
-from .conftest import BUCKET, run_manifest, seed, write_manifest
+from .conftest import BUCKET, OPTIONS, run_manifest, seed, write_manifest
 
 
 def _ledger_states(manifest_path: Path) -> dict[str, str]:
@@ -126,8 +127,6 @@ async def test_a_paused_queue_is_a_usage_error_unless_resume_is_asked(
     with pytest.raises(UsageError, match="Paused"):
         await run_manifest(manifest, emulator)
     assert emulator.backend.stats.snapshot()["jobs_created"] == 0
-    from .conftest import OPTIONS
-
     report, _ = await run_manifest(
         manifest, emulator, dataclasses.replace(OPTIONS, resume_queue=True)
     )
@@ -158,7 +157,9 @@ async def test_429s_from_an_enforced_rate_slow_ours_and_every_item_still_succeed
     manifest = write_manifest(tmp_path, 'prefix = "k/"')
     # Well under what the client sends even on a busy machine, so that most requests are refused.
     emulator.emulator.set_limits(Limits(rate=20, burst=2))
-    report, limiter = await run_manifest(manifest, emulator, rate=400)
+    # Retries without waits until the pace has come down: enough of them for every item.
+    options = dataclasses.replace(OPTIONS, policy=RetryPolicy.for_tests(attempts=30))
+    report, limiter = await run_manifest(manifest, emulator, options, rate=400)
     assert report.exit_code == 0
     assert report.counts["success"] == 80
     assert limiter.throttle_events >= 1
