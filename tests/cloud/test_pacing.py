@@ -167,10 +167,12 @@ def test_a_quota_shared_with_another_client_leaves_both_few_429s() -> None:
     assert other.refused_share() < 0.20
 
 
-def test_a_cut_that_does_not_lower_the_share_is_undone_and_the_share_taken_as_background() -> None:
+def test_cuts_that_do_not_lower_the_share_are_undone_and_the_share_taken_as_background() -> None:
     clock = Clock()
     control = CongestionControl(100, clock=clock)
-    for _ in range(2):  # two windows of 100 requests, a fifth of them refused whatever the rate
+    # Four windows of 50 requests, a fifth refused whatever the rate: the alarm, the first cut,
+    # the deeper cut, and the rate restored.
+    for _ in range(2):
         for i in range(100):
             clock.now += 0.01
             control.sent()
