@@ -13,7 +13,9 @@ excess. The controller therefore asks one question: do the 429s follow what *we*
 
 * It counts requests sent (`acquire`) and 429s received (`on_throttle`) over windows of at least
   `window_seconds` and `window_answers` requests (or `window_max_seconds`), and decides once per
-  window on the share s = 429s / requests.
+  window on the share s = 429s / requests. A window that already holds `flood` (10) 429s and is
+  clearly congested closes at once: at 400/s against a quota of 20/s a full window would be
+  180 refusals, and their retries would drain the retry budget before the first cut.
 * It keeps an estimate b of the background share: 429s that come whatever our rate (0 at
   first). A window is congested when its 429s exceed n·b by more than chance allows: `z`
   binomial standard deviations, at least two 429s and one percentage point.
@@ -25,8 +27,9 @@ excess. The controller therefore asks one question: do the 429s follow what *we*
   halfway to the share left at the lower rate unless that share is still congested (then the
   next cut is decided on it at once). If not, the cut may have been too small to show (when
   another client holds most of a shared quota, our cut lowers the total load only a little):
-  the rate goes to `deep_cut` (half) of what it was for one more window. If the share still
-  has not fallen, the 429s were background: the rate goes back to where it was and b becomes
+  the rate goes to `deep_cut` (half) of the cut rate for one more window. If the share still
+  has not fallen (by half its excess, or by two standard errors below the first slower
+  window's, which unlike the alarm window was not picked for its 429s), the 429s were background: the rate goes back to where it was and b becomes
   the share measured in the two slower windows (not the first, which was picked for its
   429s). A constant background thus costs two windows at a lower rate now and then, instead
   of a slide to the floor. A share of `max_background` (half) or more is never taken as
@@ -100,6 +103,7 @@ class CongestionControl:
         ramp_seconds: float = 10.0,
         max_background: float = 0.5,
         deep_cut: float = 0.5,
+        flood: int = 10,
     ) -> None:
         if target <= 0:
             raise ValueError("rate must be positive")
@@ -115,6 +119,7 @@ class CongestionControl:
         self.ramp_seconds = ramp_seconds
         self.max_background = max_background
         self.deep_cut = deep_cut
+        self.flood = flood
         self._clock = clock
         self.rate = self.target
         self.background = 0.0
@@ -139,11 +144,18 @@ class CongestionControl:
     def _maybe_decide(self) -> None:
         now = self._clock()
         elapsed = now - self._start
-        if elapsed < self.window_seconds or self._sent == 0:
-            return
-        if self._sent < self.window_answers and elapsed < self.window_max_seconds:
-            return
         sent, throttled = self._sent, min(self._throttled, self._sent)
+        if sent == 0:
+            return
+        full = elapsed >= self.window_seconds and (
+            sent >= self.window_answers or elapsed >= self.window_max_seconds
+        )
+        # A flood of 429s is not worth a whole window of retries (each one spends the retry
+        # budget): decide at once. Not in a trial window, whose first answers may still be to
+        # requests sent before the cut.
+        flood = self._trial is None and throttled >= self.flood and self._congested(sent, throttled)
+        if not (full or flood):
+            return
         self._start, self._sent, self._throttled = now, 0, 0
         self._decide(sent, throttled, min(elapsed, self.window_max_seconds))
 
@@ -153,20 +165,30 @@ class CongestionControl:
         noise = self.z * math.sqrt(sent * max(b, 0.01) * (1 - b))
         return excess > max(noise, 2.0) and throttled / sent - b > 0.01
 
+    @staticmethod
+    def _dropped(n0: int, k0: int, n1: int, k1: int) -> bool:
+        """Whether the share k1/n1 is below k0/n0 by more than two standard errors."""
+        pooled = (k0 + k1) / (n0 + n1)
+        spread = math.sqrt(max(pooled * (1 - pooled), 1e-9) * (1 / n0 + 1 / n1))
+        return k0 / n0 - k1 / n1 > 2 * spread
+
     def _decide(self, sent: int, throttled: int, elapsed: float) -> None:
         share = throttled / sent
         now = self._clock()
         if self._trial is not None:
             trial, self._trial = self._trial, None
-            fell = share < (trial.share + self.background) / 2
+            if trial.deep:  # against the first slower window, which was not picked for its 429s
+                fell = self._dropped(trial.trial_sent, trial.trial_throttled, sent, throttled)
+            else:
+                fell = share < (trial.share + self.background) / 2
             if not fell and share < self.max_background:
                 if not trial.deep:
                     # Perhaps the cut was too small to show: another client may hold most of
-                    # the quota. Try once more, at half the rate before the first cut.
+                    # the quota, or the quota is far below our rate. Try once more, at half.
                     self._trial = trial._replace(
                         deep=True, trial_sent=sent, trial_throttled=throttled
                     )
-                    self.rate = self._reference = max(self.min_rate, trial.rate * self.deep_cut)
+                    self.rate = self._reference = max(self.min_rate, self.rate * self.deep_cut)
                     return
                 # Slower twice, and about as many 429s: they do not come from our rate. Only
                 # the windows at the lower rates estimate it (the first was picked for its 429s).
