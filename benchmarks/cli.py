@@ -20,7 +20,11 @@ from pathlib import Path
 
 from benchmarks.harness import EmulatorProcess, compile_sources, cpu_sets, seed_objects
 from benchmarks.report import Figure, machine, render_table
-from benchmarks.scenarios import FULL, QUICK, SCENARIOS, Bench, Sizes
+from benchmarks.resilience import RESILIENCE
+from benchmarks.scenarios import FULL, QUICK, Bench, Sizes
+from benchmarks.scenarios import SCENARIOS as BASIC
+
+SCENARIOS = {**BASIC, **RESILIENCE}
 
 __all__ = ["main"]
 
@@ -32,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quick", action="store_true", help="smoke size: seconds, not minutes")
     parser.add_argument(
-        "--only", default="", help="comma-separated scenario numbers (default: all, 1-7)"
+        "--only", default="", help="comma-separated scenario numbers (default: all, 1-9)"
     )
     parser.add_argument(
         "--workdir", type=Path, help="manifests and ledgers (default: a temporary directory)"
@@ -51,7 +55,7 @@ def _selected(only: str) -> list[int]:
     wanted = {int(part) for part in only.split(",") if part.strip()}
     unknown = wanted - set(SCENARIOS)
     if unknown:
-        raise SystemExit(f"no scenario {', '.join(map(str, sorted(unknown)))}; there are 1-7")
+        raise SystemExit(f"no scenario {', '.join(map(str, sorted(unknown)))}; there are 1-9")
     return sorted(wanted)
 
 
@@ -61,6 +65,8 @@ def _objects_needed(sizes: Sizes) -> int:
         sizes.delayed_jobs,
         sizes.adaptive_jobs,
         sizes.quota_jobs,
+        sizes.chaos_jobs,
+        sizes.shared_jobs,
         *sizes.paced_jobs.values(),
     )
 
