@@ -20,7 +20,11 @@ from pathlib import Path
 
 from benchmarks.harness import EmulatorProcess, compile_sources, cpu_sets, seed_objects
 from benchmarks.report import Figure, machine, render_table
-from benchmarks.scenarios import FULL, QUICK, SCENARIOS, Bench, Sizes
+from benchmarks.resilience import RESILIENCE
+from benchmarks.scenarios import FULL, QUICK, Bench, Sizes
+from benchmarks.scenarios import SCENARIOS as BASIC
+
+SCENARIOS = {**BASIC, **RESILIENCE}
 
 __all__ = ["main"]
 
@@ -62,6 +66,8 @@ def _objects_needed(sizes: Sizes) -> int:
         sizes.delayed_jobs,
         sizes.adaptive_jobs,
         sizes.quota_jobs,
+        sizes.chaos_jobs,
+        sizes.shared_jobs,
         *sizes.paced_jobs.values(),
     )
 

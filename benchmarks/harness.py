@@ -360,6 +360,10 @@ class EmulatorProcess:
         if settings:
             self._call("POST", "/_emulator/config", settings)
 
+    def set_faults(self, **config: object) -> None:
+        """Replace the fault configuration (see `orchestrator.emulator.faults.FaultConfig`)."""
+        self._call("POST", "/_emulator/faults", config)
+
     def stats(self, *, times: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = self._call(
             "GET", "/_emulator/stats" + ("?times=1" if times else "")

@@ -51,6 +51,10 @@ class Sizes:
     quota_jobs: int
     manifest_rows: int
     folder_objects: int
+    chaos_jobs: int = 3_000
+    chaos_timeout: float = 600.0
+    lost_seconds: float = 300.0  # how long the emulator keeps a lost answer's line silent
+    shared_jobs: int = 2_000
 
 
 FULL = Sizes(
@@ -72,6 +76,10 @@ QUICK = Sizes(
     quota_jobs=60,
     manifest_rows=3_000,
     folder_objects=2_000,
+    chaos_jobs=100,
+    chaos_timeout=60.0,
+    lost_seconds=0.5,  # the smoke run only exercises the harness: no 30 s read timeouts
+    shared_jobs=40,
 )
 
 # picjobs for scenario 1: the rate never binds; 64 requests in flight.

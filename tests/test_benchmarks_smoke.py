@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.scenarios import SCENARIOS
+from benchmarks.cli import SCENARIOS
 
 REPO = Path(__file__).resolve().parent.parent
 

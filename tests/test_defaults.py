@@ -64,7 +64,7 @@ async def test_the_rate_limiter_honours_retry_after_up_to_the_retry_policys_cap(
         clock.now += seconds
 
     monkeypatch.setattr(asyncio, "sleep", sleep)
-    limiter = AdaptiveRateLimiter(1, clock=clock)
+    limiter = AdaptiveRateLimiter(1, clock=clock, sleep=sleep)
     limiter.on_throttle(3600.0)  # an hour
     await limiter.acquire()
     assert waits[0] == RETRY_AFTER_MAX == RetryPolicy().retry_after_max

@@ -66,6 +66,11 @@ class ClientSettings:
     total_timeout: float = 60.0
     max_body: int = 16 * MiB
     sign_window: int = 900
+    # A CI request unanswered after `straggler_after` seconds (an answer lost on the way, most
+    # likely) stops counting against `concurrency` until its own timeout, so that a few lost
+    # answers do not hold the slots every other request waits for; at most `max_stragglers`.
+    straggler_after: float = 2.0
+    max_stragglers: int = 64
     clock: Callable[[], float] = field(default=time.time, repr=False)
     ci_endpoint: str | None = None
     cos_endpoint: str | None = None
@@ -160,6 +165,7 @@ class Transport:
         self._session = session
         self._own_session = session is None
         self._slots = asyncio.Semaphore(settings.concurrency)
+        self.stragglers = 0  # requests in flight that no longer hold a slot
         self.last_date: str | None = None  # the Date of the last success, for `picjobs check`
 
     async def __aenter__(self) -> Self:
@@ -172,7 +178,9 @@ class Transport:
         if self._session is None:
             s = self.settings
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=s.concurrency, keepalive_timeout=10.0),
+                connector=aiohttp.TCPConnector(
+                    limit=s.concurrency + s.max_stragglers, keepalive_timeout=10.0
+                ),
                 timeout=aiohttp.ClientTimeout(
                     total=s.total_timeout, sock_connect=s.connect_timeout, sock_read=s.read_timeout
                 ),
@@ -250,7 +258,7 @@ class Transport:
             if service == "ci" and self.limiter is not None:
                 await self.limiter.acquire()
             session = self._get_session()
-            async with self._slots:
+            async with self._slot(service):
                 # Signed last, after any wait: the credentials must outlive the request's trip.
                 creds = await self.credentials.get()
                 offset = self.clock.offset
@@ -299,6 +307,33 @@ class Transport:
             if self.limiter is not None:
                 self.limiter.on_throttle(error.retry_after)
         raise error
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, service: str) -> AsyncIterator[None]:
+        """One of `concurrency` slots, given back early by a CI request that straggles."""
+        await self._slots.acquire()
+        held = True
+        straggling = False
+
+        def straggle() -> None:
+            nonlocal held, straggling
+            if held and self.stragglers < self.settings.max_stragglers:
+                held, straggling = False, True
+                self.stragglers += 1
+                self._slots.release()
+
+        timer = None
+        if service == "ci" and self.settings.max_stragglers > 0:
+            timer = asyncio.get_running_loop().call_later(self.settings.straggler_after, straggle)
+        try:
+            yield
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if held:
+                self._slots.release()
+            if straggling:
+                self.stragglers -= 1
 
     async def _read_bounded(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.settings.max_body

@@ -333,6 +333,9 @@ async def _serve(call: Call) -> web.StreamResponse:
         response = error_response(call, exc)
     if fault is Fault.RESET_AFTER:
         return _drop(request)
+    if fault is Fault.LOST:
+        await _silence(request, emulator.faults.config.lost_seconds)
+        return _drop(request)
     if fault is Fault.MALFORMED and response.status == 200 and isinstance(response, web.Response):
         response = _truncated(call, response)
     if hold:
@@ -341,6 +344,13 @@ async def _serve(call: Call) -> web.StreamResponse:
         if _hung_up(request):
             return _Dropped()
     return response
+
+
+async def _silence(request: web.Request, seconds: float) -> None:
+    """Answer nothing until the client hangs up or `seconds` pass (checked once a second)."""
+    deadline = time.monotonic() + seconds
+    while not _hung_up(request) and (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(1.0, left))
 
 
 def _hung_up(request: web.Request) -> bool:

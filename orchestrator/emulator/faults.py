@@ -7,6 +7,9 @@ the outcomes exclude each other (their sum must not exceed 1):
 * `reset_before`: the connection is dropped before the request takes effect;
 * `reset_after`: the request takes effect (a job is created), then the connection is dropped,
   so the client never sees the answer;
+* `lost`: the request takes effect, and no answer ever comes: the connection stays open and
+  silent until the client gives up (or `lost_seconds` pass), then it is dropped. The client
+  waits out its read timeout, as it does when an answer is lost on the way back;
 * `malformed`: the request takes effect and a 200 comes back with a truncated body.
 
 Latency is drawn separately, and a request gets at most one of its two kinds:
@@ -37,6 +40,7 @@ class Fault(enum.Enum):
     ERROR_429 = "error_429"
     RESET_BEFORE = "reset_before"
     RESET_AFTER = "reset_after"
+    LOST = "lost"
     MALFORMED = "malformed"
 
 
@@ -46,6 +50,7 @@ _OUTCOMES = (
     Fault.ERROR_429,
     Fault.RESET_BEFORE,
     Fault.RESET_AFTER,
+    Fault.LOST,
     Fault.MALFORMED,
 )
 
@@ -59,10 +64,12 @@ class FaultConfig:
     error_429: float = 0.0
     reset_before: float = 0.0
     reset_after: float = 0.0
+    lost: float = 0.0
     malformed: float = 0.0
     latency: float = 0.0
     latency_after: float = 0.0
     latency_seconds: float = 0.0
+    lost_seconds: float = 300.0
     routes: tuple[str, ...] = ("ci",)
     seed: int | None = None
 
@@ -76,8 +83,8 @@ class FaultConfig:
             raise ValueError("the fault fractions add up to more than 1")
         if self.latency + self.latency_after > 1.0 + 1e-9:
             raise ValueError("latency and latency_after add up to more than 1")
-        if self.latency_seconds < 0:
-            raise ValueError("latency_seconds must be >= 0")
+        if self.latency_seconds < 0 or self.lost_seconds < 0:
+            raise ValueError("latency_seconds and lost_seconds must be >= 0")
 
     def fraction(self, fault: Fault) -> float:
         value: float = getattr(self, fault.value)

@@ -67,6 +67,7 @@ class Processing:
         poll_max: float = 30.0,
         grace: float = 300.0,
         jobs: frozenset[str] | None = None,
+        settle_every: float = 2.0,
     ) -> None:
         self.ledger = ledger
         self.jobs = jobs  # the jobs to submit items of; None for all
@@ -81,6 +82,7 @@ class Processing:
         if manifest.shard is not None:  # N shards share one queue
             cap = manifest.shard.queue_share(cap)
         outstanding = Outstanding(cap, ledger.outstanding_count())
+        self.outstanding = outstanding
         self.submitter = Submitter(
             client,
             ledger,
@@ -90,6 +92,9 @@ class Processing:
             jobs=jobs,
             concurrency=manifest.limits.concurrency,
             on_failure=self.failed,
+            pace=lambda: _current_rate(client),
+            patience=client.settings.straggler_after,
+            max_stragglers=client.settings.max_stragglers,
         )
         self.tracker = Tracker(
             client,
@@ -101,6 +106,8 @@ class Processing:
             on_final=self.finished,
         )
         self.reconciler = Reconciler(client, ledger, queue.queue_id, retrier=retrier)
+        self.settle_every = settle_every
+        self._settling = asyncio.Lock()
         self._timers: list[asyncio.TimerHandle] = []
 
     @property
@@ -170,24 +177,61 @@ class Processing:
             self.message = f"failure breaker tripped: {self.breaker.trip}"
 
     async def _submit_all(self) -> None:
-        """Rounds of submission, each followed by settling the outcomes it left unknown."""
-        await self._settle()
-        while not self.halt.is_set():
-            await self.submitter.run(self.halt)
-            self.tracker.wake()
-            await self._settle()
-            if self.retrier.exhausted:
-                error = self.submitter.stats.last_error
-                self.message = f"stopped submitting: CI kept refusing requests ({error})"
-                log.error(self.message)
-                return
-            if self.ledger.pending_count(self.jobs) == 0:
-                return
+        """Rounds of submission while unknown outcomes are settled beside them; each round ends
+        by settling what it left unknown, since a settled item may go back to pending."""
+        settling = asyncio.create_task(self._settle_meanwhile())
+        try:
+            while not self.halt.is_set():
+                await self.submitter.run(self.halt)
+                self.tracker.wake()
+                await self._settle(min_age=self.settle_every)
+                while self.reconciler.waiting and not self.halt.is_set():
+                    await asyncio.sleep(self.settle_every / 4)
+                    await self._settle(min_age=self.settle_every)
+                if self.halt.is_set():
+                    await self._settle()  # the next run would have to, later and blind
+                if self.retrier.exhausted:
+                    error = self.submitter.stats.last_error
+                    self.message = f"stopped submitting: CI kept refusing requests ({error})"
+                    log.error(self.message)
+                    return
+                if self.ledger.pending_count(self.jobs) == 0:
+                    return
+        finally:
+            settling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await settling
 
-    async def _settle(self) -> None:
-        since = self.ledger.unknown_since()
-        if since is not None:
-            await self.reconciler.settle(since, datetime.now(UTC))
+    async def _settle_meanwhile(self) -> None:
+        """Settle unknown outcomes every `settle_every` seconds, so that neither waits for
+        the other: items whose outcome is known keep being sent meanwhile."""
+        while True:
+            await self._settle(min_age=self.settle_every)
+            await asyncio.sleep(self.settle_every)
+
+    async def _settle(self, *, min_age: float = 0.0) -> None:
+        async with self._settling:
+            since = self.ledger.unknown_since()
+            if since is None:
+                return
+            adopted = self.reconciler.adopted
+            stats = self.submitter.stats
+            offsets = stats.clock_offsets
+            await self.reconciler.settle(
+                since,
+                datetime.now(UTC),
+                min_age=min_age,
+                sent=stats.unknown_sent,
+                skew=None if offsets is None else max(abs(offsets[0]), abs(offsets[1])),
+            )
+            self.outstanding.add(self.reconciler.adopted - adopted)
+            self.tracker.wake()
+
+
+def _current_rate(client: CIClient) -> float | None:
+    """The limiter's rate of the moment, if the client is paced by one that tells."""
+    rate = getattr(client.limiter, "rate", None)
+    return float(rate) if isinstance(rate, int | float) else None
 
 
 async def _relay(stop: asyncio.Event, *events: asyncio.Event) -> None:

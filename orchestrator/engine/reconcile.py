@@ -1,19 +1,30 @@
 """Settling submissions whose outcome is unknown, before anything is resent.
 
-CI has no idempotency token, so a POST that may have created a job is looked up through the
-list-jobs API (by queue, input object and a creation-time window) and matched on its input and
+CI has no idempotency token, so a POST that may have created a job is looked up among the
+queue's jobs of a creation-time window around the submissions and matched on its input and
 output objects. A match is adopted; only an item with no match goes back to pending.
+
+All the unknown items of a window settle with one paged listing of the queue for that window
+(`GET /pic_jobs` by `queueId` and `startCreationTime`/`endCreationTime`, 100 jobs a page),
+matched locally: 200 unknown items among 1,000 jobs cost 10 requests, not 200. A listing is
+only worth it while the window holds fewer pages than there are items to settle; when the
+first pages show it would take more (a busy queue, a long window), the rest are looked up one
+by one by input object, so the cost is never much above one request per item.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+import time
+from collections import defaultdict
+from collections.abc import Callable, MutableMapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobDetail
 from orchestrator.cloud.retry import Retrier
+from orchestrator.engine.tracker import parse_ci_time
 from orchestrator.exceptions import CIError
 from orchestrator.ledger import ClaimedItem, Ledger
 
@@ -21,9 +32,19 @@ __all__ = ["Reconciler", "ci_time"]
 
 log = logging.getLogger(__name__)
 
+PAGE_SIZE = 100  # the most CI returns in one page
+# Beyond the clock offset measured: CreationTime's whole seconds, and the answer's latency.
+SKEW_SLACK = 2.0
+
+_Pair = tuple[str, str]
+
 
 def ci_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _pair(input_object: str, output_object: str) -> _Pair:
+    return input_object.lstrip("/"), output_object.lstrip("/")
 
 
 class Reconciler:
@@ -36,6 +57,9 @@ class Reconciler:
         retrier: Retrier,
         margin: timedelta = timedelta(minutes=10),
         concurrency: int = 8,
+        batch: int = 5000,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -43,24 +67,59 @@ class Reconciler:
         self.retrier = retrier
         self.margin = margin
         self.concurrency = concurrency
+        self.batch = batch
         self.adopted = 0
         self.released = 0
+        self.list_requests = 0
+        self.waiting = 0  # items the last pass left for being too recently unknown
+        self._first_seen: dict[str, float] = {}
+        self._clock = clock
+        self._wall = wall or (lambda: datetime.now(UTC))
 
-    async def settle(self, since: datetime, now: datetime) -> int:
-        """Settle every unknown item; return how many are still unsettled (lookups failed)."""
-        start, end = ci_time(since - self.margin), ci_time(now + self.margin)
+    def _old_enough(self, items: Sequence[ClaimedItem], min_age: float) -> list[ClaimedItem]:
+        now = self._clock()
+        first = [self._first_seen.setdefault(item.item_id, now) for item in items]
+        return [item for item, seen in zip(items, first, strict=True) if now - seen >= min_age]
+
+    async def settle(
+        self,
+        since: datetime,
+        now: datetime,
+        *,
+        min_age: float = 0.0,
+        sent: MutableMapping[str, datetime] | None = None,
+        skew: float | None = None,
+    ) -> int:
+        """Settle every unknown item; return how many are still unsettled (lookups failed).
+
+        With `min_age`, items this reconciler first saw unknown less than `min_age` seconds ago
+        are left for a later pass: a request given up on a moment ago may still be on its way.
+        The window reaches `margin` back from `since`, the oldest item's last change; when
+        `sent` knows when every item of a batch was sent and `skew` bounds how far CI's clock
+        is from ours (seconds), it starts at the earliest of those sends, less the skew; settled
+        items leave `sent`.
+        """
+        wide = (since - self.margin, now + self.margin)
         unsettled = 0
-        sem = asyncio.Semaphore(self.concurrency)
-
-        async def find(item: ClaimedItem) -> JobDetail | CIError | None:
-            async with sem:
-                try:
-                    return await self._find(item, start, end)
-                except CIError as exc:
-                    return exc
-
-        while items := self.ledger.unknown_items(200):
-            found = await asyncio.gather(*(find(item) for item in items))
+        self.waiting = 0
+        while True:
+            # Items read now were made unknown before now: a window closing at an earlier
+            # `now` could miss a job created by a request given up on after it.
+            now = max(now, self._wall())
+            wide = (wide[0], max(wide[1], now + self.margin))
+            batch = self.ledger.unknown_items(self.batch)
+            if not batch:
+                break
+            items = self._old_enough(batch, min_age)
+            self.waiting = len(batch) - len(items)
+            if not items:
+                break
+            window, first = wide, since
+            if sent is not None and skew is not None and all(i.item_id in sent for i in items):
+                slack = timedelta(seconds=skew + SKEW_SLACK)
+                first = min(sent[item.item_id] for item in items)
+                window = (first - slack, now + slack)
+            found = await self._find_all(items, window, first, now)
             adopt, release = [], []
             for item, job in zip(items, found, strict=True):
                 if isinstance(job, CIError):
@@ -70,13 +129,96 @@ class Reconciler:
                     release.append(item.item_id)
                 else:
                     adopt.append((item.item_id, job.job_id))
+            for item_id in (*(pair[0] for pair in adopt), *release):
+                self._first_seen.pop(item_id, None)
+                if sent is not None:
+                    sent.pop(item_id, None)
             self.adopted += self.ledger.adopt(adopt) if adopt else 0
             self.released += self.ledger.release(release) if release else 0
             if not adopt and not release:
                 break  # every lookup failed; try again later rather than spin
         return unsettled
 
-    async def _find(self, item: ClaimedItem, start: str, end: str) -> JobDetail | None:
+    async def _find_all(
+        self,
+        items: Sequence[ClaimedItem],
+        window: tuple[datetime, datetime],
+        since: datetime,
+        now: datetime,
+    ) -> list[JobDetail | CIError | None]:
+        try:
+            listed = await self._list_window(window, since, now, budget=len(items))
+        except CIError as exc:
+            log.info("listing the queue failed (%s); looking items up one by one", exc)
+            listed = None
+        if listed is not None:
+            return [
+                self._pick(item, listed.get(_pair(item.key, item.output_key), [])) for item in items
+            ]
+        start, end = ci_time(window[0]), ci_time(window[1])
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def find(item: ClaimedItem) -> JobDetail | CIError | None:
+            async with sem:
+                try:
+                    return self._pick(item, await self._lookup(item, start, end))
+                except CIError as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(find(item) for item in items)))
+
+    async def _list_window(
+        self, window: tuple[datetime, datetime], since: datetime, now: datetime, *, budget: int
+    ) -> dict[_Pair, list[JobDetail]] | None:
+        """The queue's jobs of the window by (input, output), or None if listing them would
+        take more than `budget` pages."""
+        start, end = window
+        # The margins are there for clock skew and are mostly empty of our jobs: the pages are
+        # projected over the submissions' own span, and `budget` caps the rest.
+        span = max(1.0, (now - since).total_seconds())
+        found: dict[_Pair, list[JobDetail]] = defaultdict(list)
+        seen_jobs: set[str] = set()
+        seen_tokens: set[str] = set()
+        token = ""
+        pages = 0
+        while True:
+            if pages >= budget:
+                return None
+            page = await self.retrier.call(
+                lambda token=token: self.client.list_jobs_page(  # type: ignore[misc]
+                    queue_id=self.queue_id,
+                    start_creation_time=ci_time(start),
+                    end_creation_time=ci_time(end),
+                    size=PAGE_SIZE,
+                    next_token=token,
+                ),
+                idempotent=True,
+                name="reconcile",
+            )
+            pages += 1
+            self.list_requests += 1
+            oldest: datetime | None = None
+            for job in page.jobs:
+                if job.job_id in seen_jobs:
+                    continue
+                seen_jobs.add(job.job_id)
+                found[_pair(job.input_object, job.output_object)].append(job)
+                created = parse_ci_time(job.creation_time)
+                if created is not None and (oldest is None or created < oldest):
+                    oldest = created
+            # Where the token on the last page is empty, absent or repeated is not documented:
+            # any of them, or an empty page, ends the listing.
+            if not page.next_token or page.next_token in seen_tokens or not page.jobs:
+                return found
+            seen_tokens.add(page.next_token)
+            token = page.next_token
+            # Pages come newest first: from how far back they reach, project the whole listing.
+            if oldest is not None:
+                covered = (now - oldest).total_seconds()
+                if covered > 0 and pages * span / covered > budget:
+                    return None
+
+    async def _lookup(self, item: ClaimedItem, start: str, end: str) -> list[JobDetail]:
         async def lookup() -> list[JobDetail]:
             return [
                 job
@@ -88,16 +230,22 @@ class Reconciler:
                 )
             ]
 
-        jobs = await self.retrier.call(lookup, idempotent=True, name="reconcile")
+        self.list_requests += 1
+        return await self.retrier.call(lookup, idempotent=True, name="reconcile")
+
+    def _pick(self, item: ClaimedItem, jobs: Sequence[JobDetail]) -> JobDetail | None:
+        """The job CI made for this item's submission among `jobs`, if there is one."""
+        if not jobs:
+            return None
         # A job this item had before (a failed one before --retry-failed, a successful one
         # before its object changed) is not the answer to this submission.
         earlier = self.ledger.past_job_ids(item.item_id)
+        wanted = _pair(item.key, item.output_key)
         matches = [
             job
             for job in jobs
             if job.job_id not in earlier
-            and job.input_object.lstrip("/") == item.key.lstrip("/")
-            and job.output_object.lstrip("/") == item.output_key.lstrip("/")
+            and _pair(job.input_object, job.output_object) == wanted
             and (not job.output_bucket or job.output_bucket == item.output_bucket)
         ]
         if len(matches) > 1:

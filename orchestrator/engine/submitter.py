@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from orchestrator import defaults
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import JobRequest
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
+from orchestrator.engine.tracker import parse_ci_time
 from orchestrator.exceptions import CIError, Disposition
 from orchestrator.items import Item
 from orchestrator.ledger import Ledger
@@ -65,6 +68,18 @@ class JobTemplate:
 class SubmitStats:
     submitted: int = 0  # accepted by CI: the run's report counts them
     last_error: CIError | None = None  # what the run says when CI keeps refusing
+    # CI's CreationTime minus our clock when the answer came, lowest and highest seen (s).
+    clock_offsets: tuple[float, float] | None = None
+    # When each request of unknown outcome was sent: its job, if any, was created after.
+    unknown_sent: dict[str, datetime] = field(default_factory=dict)
+
+    def note_creation(self, creation_time: str | None, now: datetime) -> None:
+        created = parse_ci_time(creation_time)
+        if created is None:
+            return
+        offset = (created - now).total_seconds()
+        low, high = self.clock_offsets or (offset, offset)
+        self.clock_offsets = (min(low, offset), max(high, offset))
 
 
 class _Results:
@@ -110,6 +125,9 @@ class Submitter:
         concurrency: int = defaults.CONCURRENCY,
         claim_size: int = 64,
         on_failure: Callable[[str, str], bool] | None = None,
+        pace: Callable[[], float | None] | None = None,
+        patience: float | None = None,
+        max_stragglers: int = 64,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -122,30 +140,53 @@ class Submitter:
         self.concurrency = concurrency
         self.claim_size = claim_size
         self.on_failure = on_failure
+        self.pace = pace
+        self.patience = patience
+        self.max_stragglers = max_stragglers
+        self._stragglers: set[asyncio.Task[None]] = set()
         self.stats = SubmitStats()
         self._results = _Results(ledger)
 
+    def window(self) -> int:
+        """How many items to hold claimed and not yet taken by a worker: about one second of
+        work at the limiter's current rate, never more than the connections can send."""
+        rate = self.pace() if self.pace is not None else None
+        wanted = self.claim_size if rate is None else math.ceil(rate)
+        return max(1, min(wanted, self.concurrency))
+
     async def run(self, stop: asyncio.Event) -> None:
         """Submit pending items until none is left, `stop` is set, or CI keeps refusing us."""
-        queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=self.claim_size * 2)
-        workers = [asyncio.create_task(self._worker(queue, stop)) for _ in range(self.concurrency)]
+        # Every claimed item is an unknown to settle after a crash, so few are claimed ahead:
+        # the queue is topped up to `window` when it falls to half of it, and each worker holds
+        # one item (waiting for its rate slot or its answer).
+        queue: asyncio.Queue[Item | None] = asyncio.Queue()
+        taken = asyncio.Event()
+        workers = [
+            asyncio.create_task(self._worker(queue, taken, stop)) for _ in range(self.concurrency)
+        ]
         flusher = asyncio.create_task(self._flush_periodically())
         try:
             while not stop.is_set() and not self.retrier.exhausted:
-                room = await self.outstanding.wait_for_room(self.claim_size, stop)
+                window = self.window()
+                if queue.qsize() > window // 2:
+                    taken.clear()
+                    await _first_of(taken, stop)
+                    continue
+                room = await self.outstanding.wait_for_room(window - queue.qsize(), stop)
                 if stop.is_set():
                     break
-                batch = self.ledger.claim(min(room, self.claim_size), self.jobs)
+                batch = self.ledger.claim(room, self.jobs)
                 if not batch:
                     break
                 # Reserve the room now: a later claim must not count on it while these are sent.
                 self.outstanding.add(len(batch))
                 for item in batch:
-                    await queue.put(item)
+                    queue.put_nowait(item)
         finally:
             for _ in workers:
-                await queue.put(None)
+                queue.put_nowait(None)
             await asyncio.gather(*workers)
+            await asyncio.gather(*self._stragglers)
             flusher.cancel()
             self._results.flush()
 
@@ -154,14 +195,42 @@ class Submitter:
             await asyncio.sleep(0.05)
             self._results.flush()
 
-    async def _worker(self, queue: asyncio.Queue[Item | None], stop: asyncio.Event) -> None:
+    async def _worker(
+        self, queue: asyncio.Queue[Item | None], taken: asyncio.Event, stop: asyncio.Event
+    ) -> None:
         while (item := await queue.get()) is not None:
+            taken.set()
             if stop.is_set() or self.retrier.exhausted:
                 self._results.released.append(item.item_id)  # claimed but never sent
                 await self.outstanding.done(1)
                 continue
-            await self._submit(item)
+            await self._send(item)
             self._results.maybe_flush()
+
+    async def _send(self, item: Item) -> None:
+        """Submit `item`, waiting for the answer at most `patience` seconds: a request still
+        unanswered then (its answer lost, most likely) goes on alone until its own timeout,
+        and the worker takes the next item rather than stall with it."""
+        if self.patience is None or len(self._stragglers) >= self.max_stragglers:
+            await self._submit(item)
+            return
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._submit(item))
+        turn = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not turn.done():
+                turn.set_result(None)
+
+        task.add_done_callback(wake)
+        timer = loop.call_later(self.patience, wake)
+        try:
+            await turn
+        finally:
+            timer.cancel()
+        if not task.done():
+            self._stragglers.add(task)
+            task.add_done_callback(self._stragglers.discard)
 
     async def _submit(self, item: Item) -> None:
         if self.templates is not None:
@@ -170,14 +239,19 @@ class Submitter:
             assert self.template is not None
             template = self.template
         request = template.request(item)
+        sent = datetime.now(UTC)
         try:
             job = await self.retrier.call(
                 lambda: self.client.submit(request), idempotent=False, name=f"submit {item.key!r}"
             )
         except CIError as exc:
+            if exc.disposition is Disposition.UNKNOWN:
+                self.stats.unknown_sent[item.item_id] = sent
             self._record_error(item, exc)
             await self.outstanding.done(1)
             return
+        if self.stats.submitted % 64 == 0:
+            self.stats.note_creation(job.creation_time, datetime.now(UTC))
         self.stats.submitted += 1
         self._results.submitted.append((item.item_id, job.job_id))
 
@@ -195,3 +269,13 @@ class Submitter:
         else:
             self._results.released.append(item.item_id)
             log.info("gave up on %r for now (%s); it stays pending", item.key, exc)
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Wait until one of `events` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

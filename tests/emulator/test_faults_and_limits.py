@@ -60,6 +60,20 @@ async def test_reset_after_creates_the_job_though_the_client_sees_a_disconnect(
     assert listed.texts("JobsDetail/Input/Object") == ["photos/cat.jpg"]
 
 
+async def test_a_lost_answer_creates_the_job_and_leaves_the_client_without_a_reply(
+    client: Client,
+) -> None:
+    await set_faults(client, lost=1.0, lost_seconds=0.2)
+
+    with pytest.raises(aiohttp.ClientConnectionError):  # nothing came; then the line dropped
+        await client.submit(job_xml(queue_id=client.queue_id))
+
+    stats = await client.control("GET", "stats")
+    assert stats["jobs_created"] == 1
+    assert stats["faults"] == {"lost": 1}
+    assert stats["responses"] == {"dropped": 1}
+
+
 async def test_malformed_answers_a_200_with_a_truncated_body(client: Client) -> None:
     await set_faults(client, malformed=1.0)
 

@@ -18,6 +18,7 @@ from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.models import (
     DescribeResult,
     JobDetail,
+    JobPage,
     JobRequest,
     JobState,
     Queue,
@@ -75,6 +76,8 @@ class Clock:
 @dataclass
 class _Settings:
     bucket: str
+    straggler_after: float = 2.0
+    max_stragglers: int = 64
 
 
 class FakeCI:
@@ -140,6 +143,17 @@ class FakeCI:
         for job in self.jobs.values():
             if wanted is None or job.input_object == wanted:
                 yield job
+
+    async def list_jobs_page(
+        self, *, size: int = 100, next_token: str = "", **query: Any
+    ) -> JobPage:
+        self._enter("list_jobs_page", {**query, "next_token": next_token})
+        # Newest first, as CI orders by default; the token is where the next page starts.
+        jobs = list(reversed(self.jobs.values()))
+        start = int(next_token or 0)
+        page = jobs[start : start + size]
+        more = start + size < len(jobs)
+        return JobPage(page, str(start + size) if more else "")
 
     async def cancel(self, job_id: str) -> None:
         self._enter("cancel", job_id)

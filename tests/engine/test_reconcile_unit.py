@@ -24,7 +24,13 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def reconciler(ci: FakeCI, ledger: Ledger) -> Reconciler:
-    return Reconciler(ci.client, ledger, "q1", retrier=Retrier(RetryPolicy.for_tests(attempts=2)))
+    return Reconciler(
+        ci.client,
+        ledger,
+        "q1",
+        retrier=Retrier(RetryPolicy.for_tests(attempts=2)),
+        wall=lambda: T0 + timedelta(minutes=1),
+    )
 
 
 def made_by_lost_request(ci: FakeCI, n: int, created: str = "2024-05-01T10:00:00+0000") -> str:
@@ -66,18 +72,57 @@ async def test_a_job_ci_made_is_adopted_and_an_item_without_one_goes_back_to_pen
     assert ci.count("submit") == 0
 
 
-async def test_the_lookup_asks_for_the_items_input_in_the_queue_around_the_submission(
+async def test_the_unknown_items_are_settled_by_one_listing_of_the_queue_around_the_submissions(
     ledger: Ledger,
 ) -> None:
     ci = FakeCI()
 
     await settle(ci, ledger)
 
-    queries = [query for op, query in ci.calls if op == "list_jobs"]
-    assert sorted(q["input_object"] for q in queries) == ["in/000000.jpg", "in/000001.jpg"]
+    queries = [query for op, query in ci.calls if op == "list_jobs_page"]
+    assert len(queries) == 1
+    assert "input_object" not in queries[0]
     assert queries[0]["queue_id"] == "q1"
     assert queries[0]["start_creation_time"] == "2024-05-01T09:50:00+0000"
     assert queries[0]["end_creation_time"] == "2024-05-01T10:11:00+0000"
+    assert ci.count("list_jobs") == 0
+
+
+async def test_a_queue_too_busy_to_list_for_a_few_items_is_searched_item_by_item_instead(
+    ledger: Ledger,
+) -> None:
+    ci = FakeCI()
+    for n in range(500):  # other jobs of the window, 5 pages for 2 items
+        ci.add_job(
+            JobState.SUCCESS,
+            input_object=f"other/{n}.jpg",
+            creation_time="2024-05-01T10:00:00+0000",
+        )
+    job_id = made_by_lost_request(ci, 0)
+
+    _made, unsettled = await settle(ci, ledger)
+
+    assert unsettled == 0
+    assert state_and_job(ledger, "id-000000") == (State.SUBMITTED, job_id)
+    assert state_and_job(ledger, "id-000001") == (State.PENDING, None)
+    assert ci.count("list_jobs_page") <= 2
+    queries = [query for op, query in ci.calls if op == "list_jobs"]
+    assert sorted(q["input_object"] for q in queries) == ["in/000000.jpg", "in/000001.jpg"]
+    assert queries[0]["start_creation_time"] == "2024-05-01T09:50:00+0000"
+
+
+async def test_a_listing_that_keeps_failing_falls_back_to_looking_items_up_one_by_one(
+    ledger: Ledger,
+) -> None:
+    ci = FakeCI()
+    ci.fail("list_jobs_page", unreachable(), unreachable())
+    job_id = made_by_lost_request(ci, 1)
+
+    _made, unsettled = await settle(ci, ledger)
+
+    assert unsettled == 0
+    assert state_and_job(ledger, "id-000001") == (State.SUBMITTED, job_id)
+    assert ci.count("list_jobs") == 2
 
 
 async def test_a_job_for_the_same_input_but_another_output_is_not_adopted(ledger: Ledger) -> None:
@@ -121,7 +166,8 @@ async def test_an_item_whose_lookup_fails_stays_unknown_and_is_counted_unsettled
     ledger: Ledger,
 ) -> None:
     ci = FakeCI()
-    ci.fail("list_jobs", *[unreachable()] * 4)  # two items, two attempts each
+    ci.fail("list_jobs_page", *[unreachable()] * 2)  # the listing, two attempts
+    ci.fail("list_jobs", *[unreachable()] * 4)  # then two items, two attempts each
 
     made, unsettled = await settle(ci, ledger)
 

@@ -1,0 +1,186 @@
+"""Against the emulator: unknown outcomes settle in bulk, few items are claimed ahead of the
+pace, and requests whose answers are lost do not hold up the others."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.pacing import AdaptiveRateLimiter
+from orchestrator.cloud.retry import Retrier, RetryPolicy
+from orchestrator.emulator.faults import FaultConfig
+from orchestrator.emulator.server import RunningEmulator
+from orchestrator.engine.reconcile import Reconciler
+from orchestrator.engine.runner import run
+from orchestrator.engine.submitter import JobTemplate
+from orchestrator.items import Item
+from orchestrator.ledger import Ledger, State
+from orchestrator.manifest import load_manifest
+from tests.engine.support import BUCKET, CREDS, OPTIONS, TINY, write_manifest
+
+
+def _seed_as_links(emu: RunningEmulator, data: Path, keys: Iterable[str]) -> None:
+    original = data.parent / "tiny.png"
+    original.write_bytes(TINY)
+    for key in keys:
+        path = data / BUCKET / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(original, path)
+        except OSError:
+            path.write_bytes(TINY)
+    emu.emulator.reset()
+
+
+@contextlib.asynccontextmanager
+async def sampling(sample: Callable[[], None]) -> AsyncIterator[None]:
+    """Call `sample` from the event loop every few milliseconds while the block runs."""
+
+    async def loop() -> None:
+        while True:
+            sample()
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sample()
+
+
+async def test_200_unknown_items_among_1000_jobs_of_their_window_settle_in_at_most_10_list_requests(
+    tmp_path: Path, data: Path, emulator: RunningEmulator
+) -> None:
+    keys = [f"bulk/{i:04d}.png" for i in range(1000)]
+    _seed_as_links(emulator, data, keys)
+    items = [
+        Item(f"id-{i:04d}", BUCKET, key, BUCKET, "ap-guangzhou", f"out/{i:04d}.png", 0)
+        for i, key in enumerate(keys)
+    ]
+    settings = ClientSettings(BUCKET, "ap-guangzhou", CREDS, endpoint=emulator.url)
+    with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
+        ledger.add_items(items)
+        async with CIClient(settings) as client:
+            queue_id = (await client.list_queues())[0].queue_id
+            template = JobTemplate(queue_id, None, "imageMogr2/rotate/90", False)
+            since = datetime.now(UTC)
+            claimed = ledger.claim(1000)
+            # 800 answered, 100 created with their answers lost, 100 never reached CI.
+            sem = asyncio.Semaphore(16)
+
+            async def submit(item: Item) -> str:
+                async with sem:
+                    return (await client.submit(template.request(item))).job_id
+
+            job_ids = await asyncio.gather(*(submit(item) for item in claimed[:900]))
+            ledger.mark_submitted(
+                [(item.item_id, job) for item, job in zip(claimed[:800], job_ids, strict=False)]
+            )
+            ledger.mark_unknown(item.item_id for item in claimed[800:])
+            lost = dict(
+                zip((item.item_id for item in claimed[800:900]), job_ids[800:], strict=True)
+            )
+            lists_before = emulator.backend.stats.requests["GET /pic_jobs"]
+
+            reconciler = Reconciler(
+                client, ledger, queue_id, retrier=Retrier(RetryPolicy.for_tests())
+            )
+            unsettled = await reconciler.settle(since, datetime.now(UTC))
+
+        list_requests = emulator.backend.stats.requests["GET /pic_jobs"] - lists_before
+        adopted = dict(
+            ledger.connection.execute(
+                "SELECT item_id, job_id FROM items WHERE item_id >= 'id-0800' AND state = ?",
+                (State.SUBMITTED,),
+            ).fetchall()
+        )
+        assert unsettled == 0
+        assert list_requests <= 10
+        assert adopted == lost
+        assert ledger.counts()[State.PENDING] == 100
+        assert (reconciler.adopted, reconciler.released) == (100, 100)
+
+
+async def test_a_run_paced_at_30_per_second_holds_about_one_second_of_work_claimed(
+    tmp_path: Path, data: Path, emulator: RunningEmulator
+) -> None:
+    rate = 30
+    keys = [f"paced/{i:04d}.png" for i in range(120)]
+    _seed_as_links(emulator, data, keys)
+    (tmp_path / "keys.csv").write_text("key\n" + "\n".join(keys) + "\n")
+    manifest = load_manifest(write_manifest(tmp_path, 'csv = "keys.csv"'))
+    settings = ClientSettings(BUCKET, "ap-guangzhou", CREDS, endpoint=emulator.url)
+    claimed_at_once: list[int] = []
+
+    with Ledger.open(manifest.ledger_path) as ledger:
+
+        def sample() -> None:
+            claimed_at_once.append(ledger.counts()[State.SUBMITTING])
+
+        limiter = AdaptiveRateLimiter(rate)
+        async with CIClient(settings, limiter=limiter) as client, sampling(sample):
+            report = await run(manifest, ledger, client, OPTIONS)
+
+    assert report.exit_code == 0, report.message
+    assert report.counts["success"] == 120
+    # Claimed and not yet answered: about one second of work, however long the run.
+    assert max(claimed_at_once) <= rate + 5
+    assert max(claimed_at_once) >= 5
+
+
+async def test_requests_whose_answers_are_lost_do_not_stop_the_others_while_they_hang(
+    tmp_path: Path, data: Path, emulator: RunningEmulator
+) -> None:
+    keys = [f"lost/{i:04d}.png" for i in range(120)]
+    _seed_as_links(emulator, data, keys)
+    (tmp_path / "keys.csv").write_text("key\n" + "\n".join(keys) + "\n")
+    manifest = load_manifest(
+        write_manifest(tmp_path, 'csv = "keys.csv"', extra="[limits]\nconcurrency = 2\n")
+    )
+    # One submission in ten creates its job and never gets its answer before the client's
+    # read timeout: with two connections, two such at once would stall every other request.
+    emulator.emulator.faults.configure(
+        FaultConfig(latency_after=0.1, latency_seconds=1.5, routes=("POST /pic_jobs",), seed=7)
+    )
+    settings = ClientSettings(
+        BUCKET,
+        "ap-guangzhou",
+        CREDS,
+        endpoint=emulator.url,
+        concurrency=2,
+        read_timeout=1.0,
+        straggler_after=0.05,
+    )
+    posts = emulator.backend.stats.requests
+    samples: list[tuple[int, int]] = []  # (requests hanging past their slot, POSTs received)
+
+    with Ledger.open(manifest.ledger_path) as ledger:
+        async with CIClient(settings, limiter=AdaptiveRateLimiter(5000)) as client:
+
+            def sample() -> None:
+                samples.append((client.stragglers, posts["POST /pic_jobs"]))
+
+            async with sampling(sample):
+                report = await run(manifest, ledger, client, OPTIONS)
+
+    stats = emulator.backend.stats.snapshot()
+    assert report.exit_code == 0, report.message
+    assert report.counts["success"] == 120
+    assert stats["duplicate_submissions"] == 0
+    assert stats["faults"]["latency_after"] >= 2
+    # While at least as many requests hung as there are connections, others were still sent.
+    sent_while_hung = sum(
+        later[1] - earlier[1]
+        for earlier, later in itertools.pairwise(samples)
+        if earlier[0] >= 2 and later[0] >= 2
+    )
+    assert sent_while_hung > 0
