@@ -33,6 +33,7 @@ from benchmarks.harness import (
     write_keys_csv,
     write_manifest,
 )
+from benchmarks.emulatorcpu import emulator_cpu
 from benchmarks.htmlreport import html_report
 from benchmarks.listing import folder_listing
 from benchmarks.report import Figure, at_least, at_most, info
@@ -50,6 +51,7 @@ class Sizes:
     quota_jobs: int
     manifest_rows: int
     folder_objects: int
+    emulator_jobs: int
 
 
 FULL = Sizes(
@@ -61,6 +63,7 @@ FULL = Sizes(
     quota_jobs=6_000,
     manifest_rows=1_000_000,
     folder_objects=100_000,
+    emulator_jobs=1_000,
 )
 QUICK = Sizes(
     e2e_jobs=200,
@@ -71,6 +74,7 @@ QUICK = Sizes(
     quota_jobs=60,
     manifest_rows=3_000,
     folder_objects=2_000,
+    emulator_jobs=100,
 )
 
 # picjobs for scenario 1: the rate never binds; 64 requests in flight.
@@ -629,4 +633,5 @@ SCENARIOS: dict[int, Callable[[Bench], list[Figure]]] = {
     7: resume,
     11: html_report,
     12: folder_listing,
+    13: emulator_cpu,
 }
