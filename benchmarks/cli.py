@@ -51,7 +51,9 @@ def _selected(only: str) -> list[int]:
     wanted = {int(part) for part in only.split(",") if part.strip()}
     unknown = wanted - set(SCENARIOS)
     if unknown:
-        raise SystemExit(f"no scenario {', '.join(map(str, sorted(unknown)))}; there are {', '.join(map(str, sorted(SCENARIOS)))}")
+        raise SystemExit(
+            f"no scenario {', '.join(map(str, sorted(unknown)))}; there are {', '.join(map(str, sorted(SCENARIOS)))}"
+        )
     return sorted(wanted)
 
 

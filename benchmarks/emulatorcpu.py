@@ -34,7 +34,7 @@ from benchmarks.report import Figure, at_most, info
 if TYPE_CHECKING:
     from benchmarks.scenarios import Bench
 
-__all__ = ["emulator_cpu", "start_emulator", "seed_jpegs"]
+__all__ = ["emulator_cpu", "seed_jpegs", "start_emulator"]
 
 TARGET_MS = 2.0
 _ENDPOINT = re.compile(r'endpoint = "(http://[^"]+)"')

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.emulatorcpu import emulator_cpu
 from benchmarks.harness import (
     BUCKET,
     OUTPUT_BUCKET,
@@ -33,7 +34,6 @@ from benchmarks.harness import (
     write_keys_csv,
     write_manifest,
 )
-from benchmarks.emulatorcpu import emulator_cpu
 from benchmarks.htmlreport import html_report
 from benchmarks.listing import folder_listing
 from benchmarks.report import Figure, at_least, at_most, info

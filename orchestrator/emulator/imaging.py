@@ -31,6 +31,7 @@ import base64
 import functools
 import io
 import math
+import operator
 import re
 import struct
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from operator import attrgetter
 from typing import Any, Final, TypeVar
 from urllib.parse import unquote
 
-from PIL import Image, ImageStat, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
 
 __all__ = [
@@ -774,8 +775,18 @@ def _ijg_table(base: tuple[int, ...], quality: int, ceiling: int) -> tuple[int, 
 
 
 def _average_colour(image: Image.Image) -> str:
-    red, green, blue = (round(mean) for mean in ImageStat.Stat(image.convert("RGB")).mean)
+    # ImageStat's mean, from the histogram in C rather than its per-bin Python loop: the sums
+    # are whole numbers, so the quotients (and their rounding) are the same.
+    histogram = image.convert("RGB").histogram()
+    red, green, blue = (
+        round(_histogram_mean(histogram[start : start + 256])) for start in (0, 256, 512)
+    )
     return f"0x{red:02x}{green:02x}{blue:02x}"
+
+
+def _histogram_mean(band: list[int]) -> float:
+    count = sum(band)
+    return sum(map(operator.mul, range(256), band)) / count if count else 0.0
 
 
 def _orientation(exif: Image.Exif) -> int:
