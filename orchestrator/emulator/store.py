@@ -148,6 +148,7 @@ class Bucket:
         # Folders known to exist: on a VM every mkdir or stat is a system call that costs as much
         # as the rest of a small write. Forgotten on a rescan, or when a write finds one gone.
         self._folders: set[Path] = set()
+        self._scratch = root / RESERVED_DIR / "tmp"
         self._scratch_names = itertools.count()
         self.scan()
 
@@ -282,10 +283,13 @@ class Bucket:
         if meta is None:
             return None
         try:
-            return meta, meta.path.read_bytes()
+            data = meta.path.read_bytes()
         except OSError:  # removed by hand since the stat
             self._forget(key)
             return None
+        if meta._etag is None:  # spares reading the file again for its ETag
+            meta._etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+        return meta, data
 
     def write(self, key: str, data: bytes) -> ObjectMeta:
         check_key(key)
@@ -333,7 +337,7 @@ class Bucket:
             return self._write_replacing(path, data)
 
     def _write_replacing(self, path: Path, data: bytes) -> os.stat_result:
-        scratch = self.root / RESERVED_DIR / "tmp"
+        scratch = self._scratch
         for folder in (path.parent, scratch):
             if folder not in self._folders:
                 folder.mkdir(parents=True, exist_ok=True)
