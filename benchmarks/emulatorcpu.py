@@ -65,6 +65,16 @@ def seed_jpegs(data: Path, count: int) -> list[str]:
     return keys
 
 
+def _user_system(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a live process (Linux /proc); zeros if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def start_emulator(data: Path, cpu: int | None) -> tuple[subprocess.Popen[str], str]:
     """`picjobs emulator` on a free port; the process and its URL once it listens."""
     command = [sys.executable, "-m", "orchestrator", "emulator"]
@@ -108,6 +118,7 @@ def emulator_cpu(bench: Bench) -> list[Figure]:
         )
         time.sleep(0.5)  # let its start-up work settle before the first reading
         before = process_cpu_seconds(proc.pid)
+        user_before, system_before = _user_system(proc.pid)
         run = run_measured(
             [sys.executable, "-m", "orchestrator", "run", str(manifest)],
             env=child_env(url),
@@ -116,6 +127,7 @@ def emulator_cpu(bench: Bench) -> list[Figure]:
             cpus=bench.client_cpus,
         )
         after = process_cpu_seconds(proc.pid)
+        user_after, system_after = _user_system(proc.pid)
         if before is not None and after is not None:
             run.emulator_cpu = after - before
     finally:
@@ -140,7 +152,10 @@ def emulator_cpu(bench: Bench) -> list[Figure]:
             "; ".join(
                 n
                 for n in (
-                    f"{used:.2f} s of emulator CPU" if used is not None else "",
+                    f"{used:.2f} s of emulator CPU (user {user_after - user_before:.2f} s, "
+                    f"system {system_after - system_before:.2f} s)"
+                    if used is not None
+                    else "",
                     run.other_load,
                     note,
                 )

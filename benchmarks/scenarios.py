@@ -1,4 +1,5 @@
-"""The eight scenarios. Each returns its figures; each child process has a time limit.
+"""The scenarios; 11, 12 and 13 live in htmlreport.py, listing.py and emulatorcpu.py.
+Each returns its figures; each child process has a time limit.
 
 Sizes come from `Sizes`: `FULL` is what the targets are about, `QUICK` keeps the harness
 exercised in seconds (the smoke test).
