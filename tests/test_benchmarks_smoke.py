@@ -42,7 +42,12 @@ def test_the_quick_benchmark_prints_one_table_with_every_scenarios_figures(
     data = json.loads(figures.read_text(encoding="utf-8"))
     assert data["harness_errors"] == []
     rows = data["figures"]
-    assert {row["scenario"].split()[0] for row in rows} == {*map(str, range(1, 8)), "11", "12", "13"}
+    assert {row["scenario"].split()[0] for row in rows} == {
+        *map(str, range(1, 8)),
+        "11",
+        "12",
+        "13",
+    }
     assert all(row["value"] is not None for row in rows), rows
     targeted = [row for row in rows if row["target"]]
     assert len(targeted) >= 15
