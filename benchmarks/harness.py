@@ -319,6 +319,7 @@ class EmulatorProcess:
             "--region",
             REGION,
         ]
+        self.cpu = cpu
         if cpu is not None:
             command += ["--cpu", str(cpu)]
         if cache_images:

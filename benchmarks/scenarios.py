@@ -1,5 +1,5 @@
-"""The scenarios (11 in `htmlreport`, 12 in `listing`, 14 in `skipping`). Each returns its
-figures; each child process has a time limit.
+"""The scenarios (11 in `htmlreport`, 12 in `listing`, 13 in `emulatorcpu`, 14 in `skipping`).
+Each returns its figures; each child process has a time limit.
 
 Sizes come from `Sizes`: `FULL` is what the targets are about, `QUICK` keeps the harness
 exercised in seconds (the smoke test).
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.emulatorcpu import emulator_cpu
 from benchmarks.harness import (
     BUCKET,
     OUTPUT_BUCKET,
@@ -51,6 +52,7 @@ class Sizes:
     quota_jobs: int
     manifest_rows: int
     folder_objects: int
+    emulator_jobs: int
     chaos_jobs: int = 3_000
     chaos_timeout: float = 600.0
     lost_seconds: float = 300.0  # how long the emulator keeps a lost answer's line silent
@@ -66,6 +68,7 @@ FULL = Sizes(
     quota_jobs=6_000,
     manifest_rows=1_000_000,
     folder_objects=100_000,
+    emulator_jobs=1_000,
 )
 QUICK = Sizes(
     e2e_jobs=200,
@@ -76,6 +79,7 @@ QUICK = Sizes(
     quota_jobs=60,
     manifest_rows=3_000,
     folder_objects=2_000,
+    emulator_jobs=100,
     chaos_jobs=100,
     chaos_timeout=60.0,
     lost_seconds=0.5,  # the smoke run only exercises the harness: no 30 s read timeouts
@@ -719,5 +723,6 @@ SCENARIOS: dict[int, Callable[[Bench], list[Figure]]] = {
     7: resume,
     11: html_report,
     12: folder_listing,
+    13: emulator_cpu,
     14: _skip_existing,
 }

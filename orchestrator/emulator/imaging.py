@@ -28,8 +28,10 @@ Where the reference is uncertain (ci-api.md §13 and §15 item 9), this module c
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
+import operator
 import re
 import struct
 from collections.abc import Callable
@@ -39,7 +41,7 @@ from operator import attrgetter
 from typing import Any, Final, TypeVar
 from urllib.parse import unquote
 
-from PIL import Image, ImageStat, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
 
 __all__ = [
@@ -738,7 +740,14 @@ def _estimated_quality(opened: Image.Image) -> int:
 
 def _jpeg_quality(tables: dict[int, list[int]]) -> int:
     """The IJG quality whose scaled tables are nearest to `tables` (100 wins ties)."""
-    observed = [(sorted(tables[index]), base) for index, base in _base_tables(tables)]
+    return _nearest_quality(
+        tuple((tuple(sorted(tables[index])), base) for index, base in _base_tables(tables))
+    )
+
+
+# Every JPEG an encoder writes at one quality has the same tables, so a few entries serve all.
+@functools.lru_cache(maxsize=256)
+def _nearest_quality(observed: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]) -> int:
     if not observed:
         return _UNKNOWN_JPEG_QUALITY
     ceiling = 255 if max(max(table) for table, _ in observed) <= 255 else 32767
@@ -759,14 +768,25 @@ def _base_tables(tables: dict[int, list[int]]) -> list[tuple[int, tuple[int, ...
     ]
 
 
-def _ijg_table(base: tuple[int, ...], quality: int, ceiling: int) -> list[int]:
+@functools.lru_cache(maxsize=512)
+def _ijg_table(base: tuple[int, ...], quality: int, ceiling: int) -> tuple[int, ...]:
     scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-    return sorted(min(ceiling, max(1, (value * scale + 50) // 100)) for value in base)
+    return tuple(sorted(min(ceiling, max(1, (value * scale + 50) // 100)) for value in base))
 
 
 def _average_colour(image: Image.Image) -> str:
-    red, green, blue = (round(mean) for mean in ImageStat.Stat(image.convert("RGB")).mean)
+    # ImageStat's mean, from the histogram in C rather than its per-bin Python loop: the sums
+    # are whole numbers, so the quotients (and their rounding) are the same.
+    histogram = image.convert("RGB").histogram()
+    red, green, blue = (
+        round(_histogram_mean(histogram[start : start + 256])) for start in (0, 256, 512)
+    )
     return f"0x{red:02x}{green:02x}{blue:02x}"
+
+
+def _histogram_mean(band: list[int]) -> float:
+    count = sum(band)
+    return sum(map(operator.mul, range(256), band)) / count if count else 0.0
 
 
 def _orientation(exif: Image.Exif) -> int:

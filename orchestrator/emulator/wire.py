@@ -42,15 +42,21 @@ def to_bytes(root: _Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+# One parser for every request: making one costs more than parsing a small body. Requests are
+# parsed on the event loop's thread only.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
 _DECLARATION = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _add(parent: _Element, tag: str, text: str | int | None = None) -> _Element:
     child = etree.SubElement(parent, tag)
-    if text is not None:
+    if isinstance(text, int):
+        child.text = str(text)
+    elif text is not None:
         # Echoed client input (an id from the path, say) may hold what XML cannot carry.
-        child.text = _NOT_XML.sub("\ufffd", str(text))
+        value = str(text)
+        child.text = _NOT_XML.sub("\ufffd", value) if _NOT_XML.search(value) else value
     return child
 
 
@@ -63,11 +69,8 @@ def parse_body(body: bytes) -> _Element:
         raise MissingContent()
     if _DECLARATION.search(body):
         raise InvalidContent("a DOCTYPE or ENTITY declaration is not allowed in the request body")
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False
-    )
     try:
-        root = etree.fromstring(body, parser)
+        root = etree.fromstring(body, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise InvalidContent(f"the request body is not well-formed XML: {exc}") from None
     if root.tag != "Request":
