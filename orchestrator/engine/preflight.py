@@ -256,22 +256,31 @@ async def _waiting(client: CIClient, retrier: Retrier, queue_id: str) -> int:
 
 
 async def _template(manifest: Manifest, client: CIClient, retrier: Retrier) -> Check:
-    template_id = manifest.job.template_id
-    if not template_id:
+    """Every template a job of the manifest names exists."""
+    wanted = [job.template_id for job in manifest.jobs if job.template_id]
+    if not wanted:
         return Check("template", Status.SKIP, "the manifest uses process_rule")
-    try:
-        exists = await retrier.call(
-            lambda: client.template_exists(template_id), idempotent=True, name="template"
-        )
-    except CIError as exc:
-        return _refused("template", exc, "check [job] template_id")
-    if not exists:
-        return _fail(
-            "template",
-            f"{template_id} does not exist",
-            "check [job] template_id against the console's template list",
-        )
-    return _ok("template", f"{template_id} exists")
+    for template_id in dict.fromkeys(wanted):
+        try:
+            exists = await retrier.call(
+                lambda tid=template_id: client.template_exists(tid),  # type: ignore[misc]
+                idempotent=True,
+                name="template",
+            )
+        except CIError as exc:
+            return _refused("template", exc, "check [job] template_id")
+        if not exists:
+            return _fail(
+                "template",
+                f"{template_id} does not exist",
+                "check [job] template_id against the console's template list",
+            )
+    return _ok(
+        "template",
+        f"{', '.join(dict.fromkeys(wanted))} exist"
+        if len(set(wanted)) > 1
+        else f"{wanted[0]} exists",
+    )
 
 
 def _rate(manifest: Manifest) -> Check:

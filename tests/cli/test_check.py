@@ -192,6 +192,21 @@ def test_a_missing_template_fails(tmp_path: Path, emu: EmulatorThread) -> None:
     assert lines["template"].startswith("FAIL t0000000000000000000000000000000a does not exist")
 
 
+def test_every_job_of_a_manifest_with_several_has_its_template_checked(
+    tmp_path: Path, emu: EmulatorThread
+) -> None:
+    present = PRESET_TEMPLATES[0].template_id
+    missing = "t0000000000000000000000000000000b"
+    manifest = write_manifest(tmp_path, emu.url, 'prefix = "img/"')
+    text = manifest.read_text().replace("[job]\n", '[[job]]\nname = "rotated"\n')
+    text += f'[[job]]\nname = "a"\ntemplate_id = "{present}"\noutput = "a/{{key}}"\n'
+    text += f'[[job]]\nname = "b"\ntemplate_id = "{missing}"\noutput = "b/{{key}}"\n'
+    manifest.write_text(text)
+    code, lines = _check(manifest)
+    assert code == 1
+    assert lines["template"].startswith(f"FAIL {missing} does not exist")
+
+
 _TEMPLATES = """<Response><TotalCount>1</TotalCount><PageNumber>1</PageNumber><PageSize>10</PageSize>
 <TemplateList><TemplateId>t1a2b</TemplateId><Name>thumbs</Name><Tag>PicProcess</Tag>
 </TemplateList></Response>"""
