@@ -26,6 +26,7 @@ __all__ = [
     "COLOURS",
     "finished_chart",
     "history_chart",
+    "jobs_chart",
     "latency_chart",
     "levels_chart",
     "submitted_chart",
@@ -35,6 +36,7 @@ COLOURS: Final = {
     "success": "#2e7d32",
     "failed": "#c62828",
     "cancelled": "#8d8d8d",
+    "skipped": "#7cb342",
     "in flight": "#1565c0",
     "pending": "#c8c8c8",
     "submitted": "#1565c0",
@@ -304,28 +306,39 @@ _LEVEL_STATES: Final = (
     ("success", ("success",)),
     ("failed", ("failed",)),
     ("cancelled", ("cancelled",)),
+    ("skipped", ("skipped",)),
     ("in flight", ("submitting", "unknown", "submitted")),
     ("pending", ("pending",)),
 )
 
 
 def levels_chart(levels: Mapping[int, Mapping[str, int]]) -> str:
-    size = (2 * _SIZE[0], 1.4 + 0.4 * max(1, len(levels)))
-    with _figure("levels", size) as figure:
+    rows = {f"JobLevel {level}": states for level, states in levels.items()}
+    return _states_chart(rows, "levels", "items per JobLevel")
+
+
+def jobs_chart(jobs: Mapping[str, Mapping[str, int]]) -> str:
+    return _states_chart(dict(jobs), "jobs", "items per job")
+
+
+def _states_chart(groups: Mapping[str, Mapping[str, int]], name: str, title: str) -> str:
+    """One horizontal bar per group, split by state."""
+    size = (2 * _SIZE[0], 1.4 + 0.4 * max(1, len(groups)))
+    with _figure(name, size) as figure:
         ax = figure.subplots()
-        if not levels:
+        if not groups:
             _note(ax, "no items")
-            return _svg(figure, "levels", "items per JobLevel")
-        rows = list(levels)
+            return _svg(figure, name, title)
+        rows = list(groups)
         y = list(range(len(rows)))
         left = [0] * len(rows)
         for label, states in _LEVEL_STATES:
-            widths = [sum(levels[level].get(s, 0) for s in states) for level in rows]
+            widths = [sum(groups[row].get(s, 0) for s in states) for row in rows]
             if any(widths):
                 ax.barh(y, widths, 0.6, left=left, color=COLOURS[label], label=label)
                 left = [a + b for a, b in zip(left, widths, strict=True)]
-        ax.set_yticks(y, [f"JobLevel {level}" for level in rows])
+        ax.set_yticks(y, rows)
         ax.set_xlabel("items")
         _counts_on(ax.xaxis)
-        figure.legend(loc="outside upper right", ncols=5)
-        return _svg(figure, "levels", "items per JobLevel by state")
+        figure.legend(loc="outside upper right", ncols=6)
+        return _svg(figure, name, f"{title} by state")

@@ -14,7 +14,7 @@ import math
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -101,6 +101,7 @@ class ReportData:
     levels: Mapping[int, Mapping[str, int]]  # job_level -> state -> count
     failures: tuple[FailureGroup, ...]  # largest first
     failure_groups: int  # how many groups in all
+    jobs: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # job -> state -> count
 
     @property
     def total(self) -> int:
@@ -143,6 +144,7 @@ def collect(
         runs, runs_total, timeline = _history(conn, max_runs, now)
         latency = _latency(conn)
         levels = _levels(conn)
+        jobs = _jobs(conn)
         failures, groups = _failures(conn, max_groups, examples)
     return ReportData(
         name,
@@ -157,6 +159,7 @@ def collect(
         levels,
         failures,
         groups,
+        jobs,
     )
 
 
@@ -360,6 +363,16 @@ def _percentile(rows: list[tuple[int, int, float, float]], total: int, q: float)
             return float(low + (high - low) * (rank - seen - 0.5) / n if n > 1 else low)
         seen += n
     return float(max(rows[-1][3], _MIN_LATENCY))
+
+
+def _jobs(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    """Counts per manifest job; a single unnamed job's rows (NULL) are the job "default"."""
+    jobs: dict[str, dict[str, int]] = {}
+    for job, state, n in conn.execute(
+        "SELECT coalesce(job, 'default'), state, count(*) FROM items GROUP BY job, state"
+    ):
+        jobs.setdefault(str(job), {})[str(state)] = int(n)
+    return dict(sorted(jobs.items()))
 
 
 def _levels(conn: sqlite3.Connection) -> dict[int, dict[str, int]]:

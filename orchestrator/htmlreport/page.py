@@ -219,6 +219,8 @@ def render_page(data: ReportData, *, manifest: str, version: str) -> str:
         ("", "Time from submission to final state", charts.latency_chart(data.latency)),
         ("wide", "Items per JobLevel", charts.levels_chart(data.levels)),
     ]
+    if len(data.jobs) > 1:
+        figures.append(("wide", "Items per job", charts.jobs_chart(data.jobs)))
     body = "".join(
         f'<figure class="{css}"><figcaption>{_e(caption)}</figcaption>{svg}</figure>'
         for css, caption, svg in figures

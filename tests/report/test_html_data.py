@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -188,6 +189,33 @@ def test_counts_per_job_level_are_split_by_state(ledger: Ledger, clock: Clock) -
         1: {"failed": 1, "submitted": 2},
         2: {"submitted": 3},
     }
+
+
+def test_counts_per_job_are_split_by_state_and_charted_when_there_are_several(
+    ledger: Ledger, clock: Clock
+) -> None:
+    thumbs = [dataclasses.replace(item, job="thumb") for item in _items(3, "t")]
+    medium = [dataclasses.replace(item, job="medium") for item in _items(2, "m")]
+    ledger.add_items([*thumbs, *medium])
+    _submit_all(ledger)
+    _finish(ledger, "job-t-00000", clock)
+    _finish(ledger, "job-m-00001", clock, "Failed", "X", "y")
+
+    data = collect(ledger, "t")
+    page = render_html(ledger, name="t", manifest="m.toml")
+
+    assert data.jobs == {
+        "medium": {"failed": 1, "submitted": 1},
+        "thumb": {"success": 1, "submitted": 2},
+    }
+    assert "Items per job" in page
+
+
+def test_a_single_unnamed_job_gets_no_per_job_chart(ledger: Ledger) -> None:
+    ledger.add_items(_items(2))
+
+    assert collect(ledger, "t").jobs == {"default": {"pending": 2}}
+    assert "Items per job" not in render_html(ledger, name="t", manifest="m.toml")
 
 
 def test_a_ledger_never_run_renders_with_no_run_and_empty_charts(ledger: Ledger) -> None:
