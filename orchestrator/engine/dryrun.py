@@ -64,9 +64,7 @@ async def dry_run(
         real = manifest.ledger_path if manifest.ledger_path.exists() else None
         skips = []
         for job in manifest.jobs:
-            found = await preview_skip(
-                plan, client, job, retrier, force=force, real=real, job_name=job.label
-            )
+            found = await preview_skip(plan, client, job, retrier, force=force, real=real)
             if found is not None:
                 skips.append(found)
     return Plan(

@@ -123,7 +123,7 @@ async def set_notify(
 
 def notify_config(current: Mapping[str, str], options: NotifyOptions) -> dict[str, str]:
     """The queue's current settings with the given options applied, checked as CI checks them."""
-    config = {name: current[name] for name in NOTIFY_FIELDS if current.get(name)}
+    config = kept_notify(current) or {}
     config["State"] = options.state
     given = {
         "Url": options.url,

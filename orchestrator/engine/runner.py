@@ -89,8 +89,7 @@ async def run(
     gone = ledger.job_names() - set(manifest.job_names)
     # skip_existing for each job (the one place that names them), within the expansion.
     skipping = [
-        Skipping(ledger, client, job, retrier, force=options.force, job_name=job.label)
-        for job in manifest.jobs
+        Skipping(ledger, client, job, retrier, force=options.force) for job in manifest.jobs
     ]
     expansion, skips = await _expand(
         manifest, ledger, client, retrier, skipping, relabel=bool(gone)

@@ -31,7 +31,6 @@ __all__ = [
     "Skipping",
     "output_prefix",
     "preview_skip",
-    "skip_existing",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,10 +73,7 @@ def output_prefix(template: str) -> str:
 class Skipping:
     """skip_existing for one job in one run: the listing of its outputs (a task, which a run
     on a new ledger starts before expanding, so that it overlaps the expansion) and then the
-    comparison with the pending items.
-
-    `job_name` is the value of the items' `job` column for this job.
-    """
+    comparison with the pending items."""
 
     def __init__(
         self,
@@ -87,14 +83,13 @@ class Skipping:
         retrier: Retrier,
         *,
         force: bool,
-        job_name: str | None = None,
     ) -> None:
         self.ledger = ledger
         self.client = client
         self.job = job
         self.retrier = retrier
         self.force = force
-        self.job_name = job_name
+        self.job_name = job.label  # what the items' `job` column holds for this job
         self.report = SkipReport(job.skip_existing, output_prefix(job.output))
         self._listing: asyncio.Task[tuple[int, int]] | None = None
 
@@ -159,19 +154,6 @@ class Skipping:
         return report
 
 
-async def skip_existing(
-    ledger: Ledger,
-    client: CIClient,
-    job: JobConfig,
-    retrier: Retrier,
-    *,
-    force: bool,
-    job_name: str | None = None,
-) -> SkipReport:
-    """`Skipping(...).run()`: list the job's outputs if it has pending items, and skip."""
-    return await Skipping(ledger, client, job, retrier, force=force, job_name=job_name).run()
-
-
 async def preview_skip(
     plan: Ledger,
     client: CIClient,
@@ -180,7 +162,6 @@ async def preview_skip(
     *,
     force: bool,
     real: Path | None,
-    job_name: str | None = None,
 ) -> SkipPreview | None:
     """A dry run's view of skip_existing, from its scratch ledger `plan` (every item pending)
     and the manifest's `real` ledger (only read), or None when the job does not skip."""
@@ -190,7 +171,7 @@ async def preview_skip(
     listed, _pages = await _list_outputs(plan, client, job, prefix, retrier)
     existing, unknown = plan.count_listed(
         job.output_bucket,
-        job_name,
+        job.label,
         newer=job.skip_existing == "newer",
         unless_final_in=real,
         keep=State.SKIPPED if force else None,
