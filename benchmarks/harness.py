@@ -44,6 +44,7 @@ __all__ = [
     "max_in_window",
     "object_key",
     "process_cpu_seconds",
+    "process_rss_kib",
     "run_measured",
     "seed_objects",
     "system_busy_seconds",
@@ -108,6 +109,15 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_rss_kib(pid: int) -> int | None:
+    """Resident set size of a live process now, in KiB (Linux /proc), None if unreadable."""
+    try:
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
 def system_busy_seconds() -> float:
     """CPU time every process on the machine has used since boot (Linux /proc/stat)."""
     try:
@@ -137,6 +147,8 @@ class Measured:
     machine_cpu: float = 0.0  # CPU every process on the machine spent meanwhile
     # (time.monotonic(), CPU seconds so far) while it ran, with run_measured(sample_cpu=...)
     cpu_samples: list[tuple[float, float]] = field(default_factory=list)
+    # (time.monotonic(), resident KiB) at the same moments, when /proc answered
+    rss_samples: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def cpu(self) -> float:
@@ -182,7 +194,7 @@ def run_measured(
     sample_cpu: float | None = None,
 ) -> Measured:
     """Run `command` to its end (or `timeout`, then SIGTERM and SIGKILL) and measure it;
-    with `sample_cpu`, also read its CPU from /proc every that many seconds."""
+    with `sample_cpu`, also read its CPU and RSS from /proc every that many seconds."""
     started = time.monotonic()
     machine_before = system_busy_seconds()
     proc = subprocess.Popen(
@@ -212,6 +224,7 @@ def run_measured(
     result: list[tuple[int, Any, float]] = []
     reaped = threading.Event()
     samples: list[tuple[float, float]] = []
+    rss: list[tuple[float, int]] = []
 
     def reap() -> None:
         _, status, usage = os.wait4(proc.pid, 0)
@@ -223,7 +236,11 @@ def run_measured(
             cpu = process_cpu_seconds(proc.pid)
             if cpu is None or reaped.is_set():
                 return
-            samples.append((time.monotonic(), cpu))
+            now = time.monotonic()
+            samples.append((now, cpu))
+            resident = process_rss_kib(proc.pid)
+            if resident is not None:
+                rss.append((now, resident))
             if reaped.wait(every):
                 return
 
@@ -259,6 +276,7 @@ def run_measured(
         timed_out=timed_out,
         machine_cpu=system_busy_seconds() - machine_before,
         cpu_samples=samples,
+        rss_samples=rss,
     )
 
 

@@ -1,4 +1,4 @@
-"""The scenarios (11 in `htmlreport`, 12 in `listing`, 13 in `emulatorcpu`, 14 in `skipping`).
+"""The scenarios (10 in `soak`, 11 in `htmlreport`, 12 in `listing`, 13 in `emulatorcpu`, 14 in `skipping`).
 Each returns its figures; each child process has a time limit.
 
 Sizes come from `Sizes`: `FULL` is what the targets are about, `QUICK` keeps the harness
@@ -57,6 +57,7 @@ class Sizes:
     chaos_timeout: float = 600.0
     lost_seconds: float = 300.0  # how long the emulator keeps a lost answer's line silent
     shared_jobs: int = 2_000
+    soak_jobs: int = 200_000
 
 
 FULL = Sizes(
@@ -84,6 +85,7 @@ QUICK = Sizes(
     chaos_timeout=60.0,
     lost_seconds=0.5,  # the smoke run only exercises the harness: no 30 s read timeouts
     shared_jobs=40,
+    soak_jobs=300,
 )
 
 # picjobs for scenario 1: the rate never binds; 64 requests in flight.
@@ -707,6 +709,12 @@ def resume(bench: Bench) -> list[Figure]:
     ]
 
 
+def _soak(bench: Bench) -> list[Figure]:
+    from benchmarks.soak import soak  # it builds on this module's Bench
+
+    return soak(bench)
+
+
 def _skip_existing(bench: Bench) -> list[Figure]:
     from benchmarks.skipping import skip_existing  # it builds on this module's scenario 6
 
@@ -721,6 +729,7 @@ SCENARIOS: dict[int, Callable[[Bench], list[Figure]]] = {
     4: adaptive_rate,
     6: large_manifests,
     7: resume,
+    10: _soak,
     11: html_report,
     12: folder_listing,
     13: emulator_cpu,

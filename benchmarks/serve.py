@@ -200,6 +200,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--job-seconds", type=float, default=1.0)
     parser.add_argument("--queue-max-size", type=int, default=10000)
     parser.add_argument("--queue-max-concurrent", type=int, default=10)
+    parser.add_argument(
+        "--no-output-bytes",
+        dest="write_outputs",
+        action="store_false",
+        help="store no output objects (see docs/emulator.md); also POST /_emulator/config",
+    )
     parser.add_argument("--cpu", type=int, default=None, help="pin the process to this CPU")
     parser.add_argument(
         "--cache-images", action="store_true", help="memoise image work (see the module doc)"
@@ -223,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         job_seconds=args.job_seconds,
         queue_max_size=args.queue_max_size,
         queue_max_concurrent=args.queue_max_concurrent,
+        write_outputs=args.write_outputs,
         rate=args.rate,
         burst=args.burst,
     )

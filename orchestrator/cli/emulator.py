@@ -33,6 +33,12 @@ if TYPE_CHECKING:
     "--job-seconds", type=float, default=0.0, show_default=True, help="How long each job runs."
 )
 @click.option(
+    "--no-output-bytes",
+    "discard_outputs",
+    is_flag=True,
+    help="Answer every job as usual but store no output object (for benchmarking a client).",
+)
+@click.option(
     "--allow-callbacks-to",
     "allow_callbacks",
     multiple=True,
@@ -64,6 +70,7 @@ def emulator_command(
     secret_key: str | None,
     rate: float | None,
     job_seconds: float,
+    discard_outputs: bool,
     allow_callbacks: tuple[str, ...],
     temporary: float | None,
     clock_skew: float,
@@ -91,6 +98,7 @@ def emulator_command(
             rate=rate,
             progression="delay" if job_seconds > 0 else "instant",
             job_seconds=job_seconds,
+            write_outputs=not discard_outputs,
             callbacks=callbacks,
             temporary_credentials=temporary,
             clock_skew=clock_skew,

@@ -104,6 +104,9 @@ class Settings:
     job_seconds: float = 1.0
     queue_max_size: int = QUEUE_MAX_SIZE
     queue_max_concurrent: int = 10
+    # False: a finished job answers as if its output were written, but nothing is stored
+    # (benchmarks that measure the client; see docs/emulator.md)
+    write_outputs: bool = True
 
     def __post_init__(self) -> None:
         if self.progression not in ("instant", "delay"):
@@ -222,6 +225,7 @@ class Backend:
         job_seconds: float | None = None,
         queue_max_size: int | None = None,
         queue_max_concurrent: int | None = None,
+        write_outputs: bool | None = None,
     ) -> Settings:
         self._progress()
         current = self.settings
@@ -234,6 +238,7 @@ class Backend:
                 if queue_max_concurrent is None
                 else queue_max_concurrent
             ),
+            write_outputs=current.write_outputs if write_outputs is None else write_outputs,
         )
         for runtime in self._runtimes.values():
             runtime.queue.max_size = self.settings.queue_max_size
@@ -667,8 +672,9 @@ class Backend:
             raise _JobFailure(
                 "ResourceNotSupported", str(exc) or "the input is not a supported image"
             ) from None
-        target = self.store.create(request.output.bucket)
-        target.write(request.output.object, processed.data)
+        if self.settings.write_outputs:
+            target = self.store.create(request.output.bucket)
+            target.write(request.output.object, processed.data)
         return PicResult(
             object_name=request.output.object,
             original_etag=meta.etag,

@@ -8,7 +8,7 @@ GET  /_emulator/faults      the fault configuration
 POST /_emulator/faults      replace it (missing fields take their defaults)
 GET  /_emulator/templates   every template
 POST /_emulator/templates   {"id"?, "name", "rule", "is_pic_info"?}: create or replace one
-GET  /_emulator/config      progression, job_seconds, queue limits, rates
+GET  /_emulator/config      progression, job_seconds, queue limits, write_outputs, rates
 POST /_emulator/config      change some of them
 """
 
@@ -144,6 +144,7 @@ def _config(emulator: Emulator) -> dict[str, Any]:
         "job_seconds": settings.job_seconds,
         "queue_max_size": settings.queue_max_size,
         "queue_max_concurrent": settings.queue_max_concurrent,
+        "write_outputs": settings.write_outputs,
         "rate": limits.rate,
         "burst": limits.burst,
         "cos_rate": limits.cos_rate,
@@ -170,6 +171,9 @@ async def _set_config(request: web.Request, emulator: Emulator) -> Any:
     for name in ("rate", "cos_rate"):
         if data.get(name) is not None:
             _number(data, name)
+    write_outputs = data.get("write_outputs")
+    if write_outputs is not None and not isinstance(write_outputs, bool):
+        raise _BadRequest("write_outputs must be true or false")
     try:
         emulator.backend.configure(
             progression=progression,
@@ -178,6 +182,7 @@ async def _set_config(request: web.Request, emulator: Emulator) -> Any:
             queue_max_concurrent=(
                 int(data["queue_max_concurrent"]) if "queue_max_concurrent" in data else None
             ),
+            write_outputs=write_outputs,
         )
         limits = emulator.limits
         changes = {

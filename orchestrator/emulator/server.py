@@ -50,6 +50,7 @@ _SHUTDOWN_SECONDS = 0.25
 class EmulatorConfig:
     """How to run the emulator. `credentials` None turns signature checks off.
 
+    `write_outputs` False answers every job as usual but stores no output object (benchmarks).
     `rate` is CI's requests per second (None: unlimited) with bursts of `burst`; the default is
     CI's documented 100 req/s quota. `cos_rate` limits COS routes the same way (503 SlowDown).
     `seed` seeds the fault RNG when `faults.seed` is not set. `callbacks` says where job
@@ -66,6 +67,7 @@ class EmulatorConfig:
     job_seconds: float = 1.0
     queue_max_size: int = QUEUE_MAX_SIZE
     queue_max_concurrent: int = 10
+    write_outputs: bool = True
     rate: float | None = CI_RATE
     burst: int = 10
     cos_rate: float | None = None
@@ -100,6 +102,7 @@ def build_emulator(config: EmulatorConfig) -> Emulator:
             job_seconds=config.job_seconds,
             queue_max_size=config.queue_max_size,
             queue_max_concurrent=config.queue_max_concurrent,
+            write_outputs=config.write_outputs,
         ),
     )
     faults = config.faults
