@@ -16,10 +16,19 @@ whether the client stays flat as its ledger grows:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from benchmarks.harness import BUCKET, cpu_between, write_keys_csv, write_manifest
+from benchmarks.harness import (
+    BUCKET,
+    Measured,
+    system_busy_seconds,
+    write_keys_csv,
+    write_manifest,
+)
 from benchmarks.report import Figure, at_least, at_most, info
 
 if TYPE_CHECKING:
@@ -68,13 +77,60 @@ def _rss_at(samples: Sequence[tuple[float, int]], moment: float) -> float | None
 def _cpu_per_job(
     samples: Sequence[tuple[float, float]], start: float, end: float, jobs: int
 ) -> tuple[float | None, str]:
-    found = cpu_between(samples, start, end)
-    if found is None or found[1] <= 0:
-        return None, "too few /proc samples in the stretch"
-    cpu, wall = found
-    # the samples bound a slightly shorter stretch than the fifth: scale to its share of jobs
-    share = jobs * wall / (end - start)
-    return cpu / share * 1e6, f"{cpu:.1f} s CPU over {wall:.1f} s of samples"
+    """Client CPU per job over [start, end], from the samples that bracket it: the CPU between
+    them over the jobs of the stretch scaled to the time between them."""
+    before = [s for s in samples if s[0] <= start] or list(samples[:1])
+    after = [s for s in samples if s[0] >= end] or list(samples[-1:])
+    if not before or not after or after[0][0] <= before[-1][0]:
+        return None, "too few /proc samples"
+    (t0, cpu0), (t1, cpu1) = before[-1], after[0]
+    share = jobs * (t1 - t0) / (end - start) if end > start else jobs
+    return (cpu1 - cpu0) / share * 1e6, f"{cpu1 - cpu0:.1f} s CPU over {t1 - t0:.1f} s"
+
+
+@contextmanager
+def _machine_samples(bench: Bench, every: float) -> Iterator[list[tuple[float, float, float]]]:
+    """(time.monotonic(), emulator CPU seconds, CPU seconds of the whole machine) every
+    `every` seconds while the block runs."""
+    samples: list[tuple[float, float, float]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append((time.monotonic(), bench.emulator.cpu_seconds(), system_busy_seconds()))
+            stop.wait(every)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _between(samples: Sequence[tuple[float, ...]], start: float, end: float, column: int) -> float:
+    """The growth of `column` from the last sample at or before `start` to the last at or
+    before `end` (0 without samples)."""
+    before = [s[column] for s in samples if s[0] <= start] or [samples[0][column]]
+    until = [s[column] for s in samples if s[0] <= end] or [before[-1]]
+    return until[-1] - before[-1]
+
+
+def _fifth_note(
+    run: Measured, machine: Sequence[tuple[float, float, float]], start: float, end: float
+) -> str:
+    """The emulator's CPU and the other processes' CPU over a stretch, as a note."""
+    if not machine or not run.cpu_samples:
+        return ""
+    seconds = end - start
+    emulator = _between(machine, start, end, 1)
+    client = _between(run.cpu_samples, start, end, 1)
+    other = max(0.0, _between(machine, start, end, 2) - emulator - client)
+    return (
+        f"emulator busy {100 * emulator / seconds:.0f} %, "
+        f"other processes {100 * other / seconds:.0f} % of a CPU"
+    )
 
 
 def soak(bench: Bench) -> list[Figure]:
@@ -93,10 +149,10 @@ def soak(bench: Bench) -> list[Figure]:
     bench.reset(rate=None, write_outputs=False)
 
     indexed = bench.emulator.index_objects(BUCKET, listed)
-    bench.progress(f"10: picjobs, {jobs:,} jobs unthrottled, {indexed:,} input objects indexed")
-    run = bench.picjobs(
-        manifest, timeout=max(120.0, jobs / 100), sample_cpu=0.05 if jobs < 10_000 else 0.5
-    )
+    bench.progress(f"10: picjobs, {jobs:,} jobs unthrottled; the input bucket lists {indexed:,}")
+    every = 0.05 if jobs < 10_000 else 0.5
+    with _machine_samples(bench, every) as machine:
+        run = bench.picjobs(manifest, timeout=max(120.0, jobs / 100), sample_cpu=every)
     stats = bench.emulator.stats()
     note = bench.check("picjobs", run)
     created, duplicates = stats.get("jobs_created"), stats.get("duplicate_submissions")
@@ -142,14 +198,20 @@ def soak(bench: Bench) -> list[Figure]:
             "jobs/s, first fifth",
             first_rate,
             "jobs/s",
-            f"{fifth:,} submissions in {first_end - first_start:.1f} s",
+            _join(
+                f"{fifth:,} submissions in {first_end - first_start:.1f} s",
+                _fifth_note(run, machine, first_start, first_end),
+            ),
         ),
         info(
             name,
             "jobs/s, last fifth",
             last_rate,
             "jobs/s",
-            f"{fifth:,} submissions in {last_end - last_start:.1f} s",
+            _join(
+                f"{fifth:,} submissions in {last_end - last_start:.1f} s",
+                _fifth_note(run, machine, last_start, last_end),
+            ),
         ),
         at_least(
             name,
