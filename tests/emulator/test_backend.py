@@ -77,6 +77,30 @@ def test_instant_jobs_finish_at_the_next_touch(data_dir: Path) -> None:
     assert "out/0.jpg" in backend.bucket(BUCKET)
 
 
+def test_without_writing_outputs_a_job_answers_the_same_but_stores_no_object(
+    data_dir: Path,
+) -> None:
+    writing = make_backend(data_dir)
+    written = writing.submit(BUCKET, request(writing))
+    writing.tick()
+    result = written.result
+    writing.reset()
+    backend = make_backend(data_dir, write_outputs=False)
+    job = backend.submit(BUCKET, request(backend, 1))
+
+    backend.tick()
+
+    assert job.state is JobState.SUCCESS
+    assert job.result is not None and result is not None
+    assert job.result.object_name == "out/1.jpg"
+    assert (job.result.info, job.result.size, job.result.original_etag) == (
+        result.info,
+        result.size,
+        result.original_etag,
+    )
+    assert "out/1.jpg" not in backend.bucket(BUCKET)
+
+
 def test_delayed_jobs_run_for_job_seconds_of_emulator_time(data_dir: Path) -> None:
     backend = make_backend(data_dir, progression="delay", job_seconds=100)
     job = backend.submit(BUCKET, request(backend))

@@ -81,6 +81,16 @@ async def test_config_reports_and_changes_settings(client: Client) -> None:
     assert after["queue_max_concurrent"] == 10
 
 
+async def test_config_can_stop_storing_outputs_until_the_next_reset(client: Client) -> None:
+    assert (await client.control("GET", "config"))["write_outputs"] is True
+
+    changed = await client.control("POST", "config", {"write_outputs": False})
+    await client.control("POST", "reset")
+
+    assert changed["write_outputs"] is False
+    assert (await client.control("GET", "config"))["write_outputs"] is True
+
+
 async def test_reset_clears_jobs_stats_faults_and_settings(client: Client) -> None:
     job_id = await submit_ok(client)
     await client.control("POST", "faults", {"error_500": 0.5})
@@ -117,6 +127,7 @@ async def test_info_names_the_default_bucket_and_queue(client: Client) -> None:
         ("POST", "config", {"progression": "eventually"}, 400),
         ("POST", "config", {"queue_max_size": 0}, 400),
         ("POST", "config", {"colour": "blue"}, 400),
+        ("POST", "config", {"write_outputs": "no"}, 400),
     ],
 )
 async def test_bad_control_requests_are_refused_with_a_json_error(
