@@ -116,3 +116,14 @@ def test_an_unreadable_allow_callbacks_to_is_a_usage_error(tmp_path: Path) -> No
     assert result.exit_code == 2
     assert "--allow-callbacks-to" in result.output
     assert "not an address, network, host name or 'public'" in result.output
+
+
+def test_with_no_output_bytes_it_says_so_in_its_config(tmp_path: Path) -> None:
+    data = tmp_path / "buckets"
+    _seed(data)
+    with emulator(data, "--no-output-bytes") as (endpoint_line, _):
+        endpoint = endpoint_line.split('"')[1]
+        with urllib.request.urlopen(f"{endpoint}/_emulator/config") as answer:
+            config = json.load(answer)
+
+    assert config["write_outputs"] is False
