@@ -111,7 +111,7 @@ def _machine_samples(bench: Bench, every: float) -> Iterator[list[tuple[float, f
 
 def _between(samples: Sequence[tuple[float, ...]], start: float, end: float, column: int) -> float:
     """The growth of `column` from the last sample at or before `start` to the last at or
-    before `end` (0 without samples)."""
+    before `end`; `samples` must not be empty."""
     before = [s[column] for s in samples if s[0] <= start] or [samples[0][column]]
     until = [s[column] for s in samples if s[0] <= end] or [before[-1]]
     return until[-1] - before[-1]
@@ -147,7 +147,6 @@ def soak(bench: Bench) -> list[Figure]:
     del keys
 
     bench.reset(rate=None, write_outputs=False)
-
     indexed = bench.emulator.index_objects(BUCKET, listed)
     bench.progress(f"10: picjobs, {jobs:,} jobs unthrottled; the input bucket lists {indexed:,}")
     every = 0.05 if jobs < 10_000 else 0.5
