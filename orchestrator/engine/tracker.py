@@ -8,7 +8,6 @@ requests per job however long jobs take.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -156,6 +155,10 @@ class Tracker:
                 interval = self.poll_min
             else:
                 interval = min(self.poll_max, interval * 1.5)
+            # A timer sets the same event that wake() sets: one wake-up, no task per wait.
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            timer = asyncio.get_running_loop().call_later(interval, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()

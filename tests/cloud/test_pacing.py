@@ -217,10 +217,10 @@ async def test_retry_after_holds_every_slot_until_it_has_passed() -> None:
 )
 def test_the_budget_is_cut_into_windows_of_about_100_ms(rate: float, per_window: int) -> None:
     limiter = AdaptiveRateLimiter(rate)
-    throttler = limiter._throttler
-    assert throttler.rate_limit == per_window
-    assert throttler.rate_limit / throttler.period == pytest.approx(rate)
-    assert throttler.period <= 0.1 or per_window == 1
+    cap = limiter._cap
+    assert cap.limit == per_window
+    assert cap.limit / cap.period == pytest.approx(rate)
+    assert cap.period <= 0.1 or per_window == 1
 
 
 async def test_acquisitions_are_evenly_spaced_never_more_than_a_tenth_of_the_rate_in_100_ms() -> (
