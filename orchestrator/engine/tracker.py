@@ -51,6 +51,13 @@ def ledger_state(ci_state: str) -> State:
 def parse_ci_time(value: str | None) -> datetime | None:
     if not value:
         return None
+    if len(value) > 19 and value[10] == "T":  # CI's own form, read without strptime's cost
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
     for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
         try:
             return datetime.strptime(value, fmt)
@@ -116,17 +123,21 @@ class Tracker:
                 )
             except CIError as exc:
                 log.warning("describing %d jobs failed: %s; will try again", len(ids), exc)
-                continue
+            else:
+                final = [job for job in result.jobs if job.final]
+                updates = [job_update(job) for job in final]
+                updates += self._missing_updates(result.missing)
+                if updates:
+                    finished += self.ledger.record_states(updates)
+                if self.on_final is not None:
+                    for job in final:
+                        self.on_final(job)
             finally:
                 self.requests += 1
-            final = [job for job in result.jobs if job.final]
-            updates = [job_update(job) for job in final]
-            updates += self._missing_updates(result.missing)
-            if updates:
-                finished += self.ledger.record_states(updates)
-            if self.on_final is not None:
-                for job in final:
-                    self.on_final(job)
+            if len(page) < self.batch:
+                # The end of what was outstanding: what the submitter wrote since then waits for
+                # the next poll, rather than a page of its own for every few jobs.
+                break
         await self.outstanding.done(finished)
         return finished
 
