@@ -112,8 +112,9 @@ class _Results:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        outcomes, self.outcomes = self.outcomes, Outcomes()
-        return self.ledger.record_outcomes(outcomes, claim, jobs)
+        claimed = self.ledger.record_outcomes(self.outcomes, claim, jobs)
+        self.outcomes = Outcomes()  # kept if the write failed: the round's end tries again
+        return claimed
 
     def finish(self) -> None:
         """The round is over: write everything, the released items too."""
