@@ -134,7 +134,6 @@ def machine() -> dict[str, str]:
         "sqlite": sqlite3.sqlite_version,
         "picjobs": _version("picjobs"),
         "aiohttp": _version("aiohttp"),
-        "asyncio-throttle": _version("asyncio-throttle"),
         "tenacity": _version("tenacity"),
         "lxml": _version("lxml"),
         "cos-python-sdk-v5": _version("cos-python-sdk-v5"),

@@ -2,10 +2,13 @@
 controller moves on the share of 429 answers, not on each one.
 
 Pacing. Each call gets the next slot 1/rate after the previous one, on a schedule that does not
-drift. asyncio-throttle keeps a sliding log and caps any 100 ms at rate/10 calls, so that however
-the schedule is disturbed no 100 ms window at the server sees more than rate/10 + 1. Only one
-task waits for a slot at a time; the others wait on a FIFO lock, which keeps the cost flat however
-many workers are waiting. A Retry-After stops every slot until it has passed (capped at 60 s).
+drift. A sliding log caps any 100 ms at rate/10 calls, so that however the schedule is disturbed
+no 100 ms window at the server sees more than rate/10 + 1; when it is full, the waiter sleeps
+until the oldest call leaves it (no polling). At short intervals slots go out in small groups, one
+wake-up each: a group is a divisor of the window's budget, so groups on the schedule never break
+the cap. Only one task waits for a slot at a time; the others wait on a FIFO lock, which keeps the
+cost flat however many workers are waiting. A Retry-After stops every slot until it has passed
+(capped at 60 s).
 
 Throttling. CI's 429 means the account's quota is exceeded, but the quota is per account:
 another service of the same user takes part of it, and a stray 429 is not evidence of our own
@@ -76,10 +79,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
-
-from asyncio_throttle.throttler import Throttler
 
 from orchestrator.cloud.retry import RETRY_AFTER_MAX
 
@@ -240,6 +242,33 @@ class _Trial(NamedTuple):
         return self.throttled / self.sent
 
 
+# A wake-up costs about as much CPU as the work of a request on a small VM: slots closer together
+# than this go out in groups.
+GROUP_SPAN = 0.01
+
+
+class WindowCap:
+    """At most `limit` calls in any `period` seconds: a log of the last `limit` call times."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = limit
+        self.period = period
+        self._times: deque[float] = deque(maxlen=limit)
+
+    def resize(self, limit: int, period: float) -> None:
+        self.limit, self.period = limit, period
+        self._times = deque(self._times, maxlen=limit)
+
+    def ready_at(self, ahead: int = 0) -> float:
+        """The earliest time the next call fits, and the `ahead` calls after it with it."""
+        times = self._times
+        oldest = ahead + len(times) - self.limit  # the call it must be `period` after
+        return times[oldest] + self.period if 0 <= oldest < len(times) else -math.inf
+
+    def add(self, at: float) -> None:
+        self._times.append(at)
+
+
 class AdaptiveRateLimiter:
     """Paces calls at the rate of a `CongestionControl` (at most `rate`), evenly spaced, never
     more than rate/10 in 100 ms, and honours Retry-After."""
@@ -259,7 +288,9 @@ class AdaptiveRateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = asyncio.Lock()
-        self._throttler = Throttler(rate_limit=1, period=1.0)
+        self._cap = WindowCap(1, 1.0)
+        self._group = 1  # slots per wake-up
+        self._in_group = 0  # slots of the current group already out
         self._configured = 0.0
         self._next_slot = -math.inf
         self._resume_at = -math.inf
@@ -287,27 +318,42 @@ class AdaptiveRateLimiter:
         if rate == self._configured:
             return
         self._configured = rate
-        # The throttler is the hard cap: never more than rate/10 in any 100 ms window.
+        # The hard cap: never more than rate/10 in any 100 ms window.
         per_window = max(1, math.floor(rate / 10))
-        self._throttler.rate_limit = per_window
-        self._throttler.period = per_window / rate
-        self._throttler.retry_interval = min(0.001, self._throttler.period / 10)
+        self._cap.resize(per_window, per_window / rate)
+        # The smallest divisor of the window's budget whose slots span GROUP_SPAN.
+        wanted = math.ceil(GROUP_SPAN * rate)
+        self._group = next(
+            n for n in range(1, per_window + 1) if n >= wanted and not per_window % n
+        )
+        self._in_group %= self._group
 
     async def acquire(self) -> None:
         async with self._lock:
             now = self._clock()
             if self._resume_at > now:
                 await self._sleep(self._resume_at - now)
+                self._in_group = 0
             self._configure()
             # Even spacing on a schedule that does not drift: each call gets the next slot
-            # 1/rate after the previous one, so the window cap rarely has to poll, a stalled
-            # loop does not turn into a burst, and oversleeping does not lower the rate.
+            # 1/rate after the previous one, so a stalled loop does not turn into a burst and
+            # oversleeping does not lower the rate. The first slot of a group waits for its
+            # time; the others of the group go with it.
             now = self._clock()
             slot = max(self._next_slot, now)
-            if slot - now > 0.001:  # shorter waits cost more in wake-ups than they smooth
-                await self._sleep(slot - now)
+            if self._in_group == 0:  # the whole group must fit under the cap
+                wait, ready = slot - now, self._cap.ready_at(self._group - 1)
+            else:
+                wait, ready = 0.0, self._cap.ready_at()
+            if wait <= 0.001 and ready <= now:  # shorter waits cost more than they smooth
+                wait = 0.0
+            wait = max(wait, ready - now)
+            if wait > 0:
+                await self._sleep(wait)
+                now = self._clock()
             self._next_slot = slot + 1.0 / self.control.rate
-            await self._throttler.acquire()  # type: ignore[no-untyped-call]
+            self._in_group = (self._in_group + 1) % self._group
+            self._cap.add(now)
             self.control.sent()
 
     def on_throttle(self, retry_after: float | None) -> None:

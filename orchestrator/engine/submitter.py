@@ -10,6 +10,7 @@ never left or was refused for throttling after every retry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Collection, Mapping
@@ -24,7 +25,7 @@ from orchestrator.engine.flow import Outstanding
 from orchestrator.engine.tracker import parse_ci_time
 from orchestrator.exceptions import CIError, Disposition
 from orchestrator.items import Item
-from orchestrator.ledger import Ledger
+from orchestrator.ledger import ClaimedItem, Ledger, Outcomes
 from orchestrator.manifest import DEFAULT_JOB
 
 __all__ = ["JobTemplate", "SubmitStats", "Submitter"]
@@ -83,33 +84,42 @@ class SubmitStats:
 
 
 class _Results:
-    """Outcomes waiting to be committed; flushed in batches to keep commits off the hot path."""
+    """Outcomes waiting to be committed. They go into the ledger with the next claim, in the
+    same transaction; when no claim comes for `linger` seconds (the run is draining, or the
+    queue is full), a timer writes them alone, and `size` of them are written at once.
 
-    def __init__(self, ledger: Ledger, size: int = 64) -> None:
+    Released items (their requests never took effect) are written when the round ends: this
+    round does not take them again."""
+
+    def __init__(self, ledger: Ledger, size: int = 64, linger: float = 0.2) -> None:
         self.ledger = ledger
         self.size = size
-        self.submitted: list[tuple[str, str]] = []
-        self.failed: list[tuple[str, str, str]] = []
-        self.unknown: list[str] = []
+        self.linger = linger
+        self.outcomes = Outcomes()
         self.released: list[str] = []
+        self.due = asyncio.Event()  # set by the timer: the flusher task writes them
+        self._timer: asyncio.TimerHandle | None = None
 
-    def __len__(self) -> int:
-        return len(self.submitted) + len(self.failed) + len(self.unknown) + len(self.released)
-
-    def maybe_flush(self) -> None:
-        if len(self) >= self.size:
+    def added(self) -> None:
+        """One outcome was added: write them soon, or now when there are `size`."""
+        if len(self.outcomes) >= self.size:
             self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.linger, self.due.set)
 
-    def flush(self) -> None:
-        if self.submitted:
-            self.ledger.mark_submitted(self.submitted)
-        if self.failed:
-            self.ledger.mark_failed(self.failed)
-        if self.unknown:
-            self.ledger.mark_unknown(self.unknown)
-        if self.released:
-            self.ledger.release(self.released)
-        self.submitted, self.failed, self.unknown, self.released = [], [], [], []
+    def flush(self, claim: int = 0, jobs: Collection[str] | None = None) -> list[ClaimedItem]:
+        """Write the outcomes and claim up to `claim` more items, in one transaction."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        claimed = self.ledger.record_outcomes(self.outcomes, claim, jobs)
+        self.outcomes = Outcomes()  # kept if the write failed: the round's end tries again
+        return claimed
+
+    def finish(self) -> None:
+        """The round is over: write everything, the released items too."""
+        self.outcomes.released, self.released = self.released, []
+        self.flush()
 
 
 class Submitter:
@@ -146,6 +156,7 @@ class Submitter:
         self._stragglers: set[asyncio.Task[None]] = set()
         self.stats = SubmitStats()
         self._results = _Results(ledger)
+        self._low_water = 0
 
     def window(self) -> int:
         """How many items to hold claimed and not yet taken by a worker: about one second of
@@ -158,24 +169,25 @@ class Submitter:
         """Submit pending items until none is left, `stop` is set, or CI keeps refusing us."""
         # Every claimed item is an unknown to settle after a crash, so few are claimed ahead:
         # the queue is topped up to `window` when it falls to half of it, and each worker holds
-        # one item (waiting for its rate slot or its answer).
+        # one item (waiting for its rate slot or its answer). Workers wake this loop only then.
         queue: asyncio.Queue[Item | None] = asyncio.Queue()
-        taken = asyncio.Event()
+        low = asyncio.Event()
         workers = [
-            asyncio.create_task(self._worker(queue, taken, stop)) for _ in range(self.concurrency)
+            asyncio.create_task(self._worker(queue, low, stop)) for _ in range(self.concurrency)
         ]
-        flusher = asyncio.create_task(self._flush_periodically())
+        flusher = asyncio.create_task(self._flush_when_due())
         try:
             while not stop.is_set() and not self.retrier.exhausted:
                 window = self.window()
-                if queue.qsize() > window // 2:
-                    taken.clear()
-                    await _first_of(taken, stop)
+                self._low_water = window // 2
+                if queue.qsize() > self._low_water:
+                    low.clear()
+                    await _first_of(low, stop)
                     continue
                 room = await self.outstanding.wait_for_room(window - queue.qsize(), stop)
                 if stop.is_set():
                     break
-                batch = self.ledger.claim(room, self.jobs)
+                batch = self._results.flush(room, self.jobs)
                 if not batch:
                     break
                 # Reserve the room now: a later claim must not count on it while these are sent.
@@ -185,27 +197,33 @@ class Submitter:
         finally:
             for _ in workers:
                 queue.put_nowait(None)
-            await asyncio.gather(*workers)
-            await asyncio.gather(*self._stragglers)
-            flusher.cancel()
-            self._results.flush()
+            try:
+                await asyncio.gather(*workers)
+                await asyncio.gather(*self._stragglers)
+            finally:
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher  # a write that failed there fails the run here
+                self._results.finish()
 
-    async def _flush_periodically(self) -> None:
+    async def _flush_when_due(self) -> None:
+        results = self._results
         while True:
-            await asyncio.sleep(0.05)
-            self._results.flush()
+            await results.due.wait()
+            results.due.clear()
+            results.flush()
 
     async def _worker(
-        self, queue: asyncio.Queue[Item | None], taken: asyncio.Event, stop: asyncio.Event
+        self, queue: asyncio.Queue[Item | None], low: asyncio.Event, stop: asyncio.Event
     ) -> None:
         while (item := await queue.get()) is not None:
-            taken.set()
+            if queue.qsize() <= self._low_water:
+                low.set()
             if stop.is_set() or self.retrier.exhausted:
                 self._results.released.append(item.item_id)  # claimed but never sent
                 await self.outstanding.done(1)
                 continue
             await self._send(item)
-            self._results.maybe_flush()
 
     async def _send(self, item: Item) -> None:
         """Submit `item`, waiting for the answer at most `patience` seconds: a request still
@@ -253,22 +271,26 @@ class Submitter:
         if self.stats.submitted % 64 == 0:
             self.stats.note_creation(job.creation_time, datetime.now(UTC))
         self.stats.submitted += 1
-        self._results.submitted.append((item.item_id, job.job_id))
+        self._results.outcomes.submitted.append((item.item_id, job.job_id))
+        self._results.added()
 
     def _record_error(self, item: Item, exc: CIError) -> None:
         self.stats.last_error = exc
+        outcomes = self._results.outcomes
         if exc.disposition is Disposition.PERMANENT:
             message = getattr(exc, "error_message", None) or str(exc)
-            self._results.failed.append((item.item_id, exc.code, message))
+            outcomes.failed.append((item.item_id, exc.code, message))
             log.warning("item %r failed: %s", item.key, exc)
             if self.on_failure is not None:
                 self.on_failure(exc.code, message)
         elif exc.disposition is Disposition.UNKNOWN:
-            self._results.unknown.append(item.item_id)
+            outcomes.unknown.append(item.item_id)
             log.info("outcome unknown for %r (%s); will reconcile before any resend", item.key, exc)
         else:
             self._results.released.append(item.item_id)
             log.info("gave up on %r for now (%s); it stays pending", item.key, exc)
+            return
+        self._results.added()
 
 
 async def _first_of(*events: asyncio.Event) -> None:

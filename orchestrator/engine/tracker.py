@@ -8,7 +8,6 @@ requests per job however long jobs take.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -52,6 +51,13 @@ def ledger_state(ci_state: str) -> State:
 def parse_ci_time(value: str | None) -> datetime | None:
     if not value:
         return None
+    if len(value) > 19 and value[10] == "T":  # CI's own form, read without strptime's cost
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
     for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
         try:
             return datetime.strptime(value, fmt)
@@ -117,17 +123,21 @@ class Tracker:
                 )
             except CIError as exc:
                 log.warning("describing %d jobs failed: %s; will try again", len(ids), exc)
-                continue
+            else:
+                final = [job for job in result.jobs if job.final]
+                updates = [job_update(job) for job in final]
+                updates += self._missing_updates(result.missing)
+                if updates:
+                    finished += self.ledger.record_states(updates)
+                if self.on_final is not None:
+                    for job in final:
+                        self.on_final(job)
             finally:
                 self.requests += 1
-            final = [job for job in result.jobs if job.final]
-            updates = [job_update(job) for job in final]
-            updates += self._missing_updates(result.missing)
-            if updates:
-                finished += self.ledger.record_states(updates)
-            if self.on_final is not None:
-                for job in final:
-                    self.on_final(job)
+            if len(page) < self.batch:
+                # The end of what was outstanding: what the submitter wrote since then waits for
+                # the next poll, rather than a page of its own for every few jobs.
+                break
         await self.outstanding.done(finished)
         return finished
 
@@ -156,6 +166,10 @@ class Tracker:
                 interval = self.poll_min
             else:
                 interval = min(self.poll_max, interval * 1.5)
+            # A timer sets the same event that wake() sets: one wake-up, no task per wait.
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            timer = asyncio.get_running_loop().call_later(interval, self._wake.set)
+            try:
+                await self._wake.wait()
+            finally:
+                timer.cancel()

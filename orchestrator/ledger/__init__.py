@@ -28,7 +28,7 @@ from orchestrator.ledger.states import (
     Outcome,
     State,
 )
-from orchestrator.ledger.transitions import ClaimedItem, JobUpdate, Transitions
+from orchestrator.ledger.transitions import ClaimedItem, JobUpdate, Outcomes, Transitions
 
 __all__ = [
     "CANCELLED",
@@ -47,6 +47,7 @@ __all__ = [
     "Loader",
     "LockInfo",
     "Outcome",
+    "Outcomes",
     "OutputRow",
     "Run",
     "State",

@@ -212,15 +212,44 @@ async def test_retry_after_holds_every_slot_until_it_has_passed() -> None:
     assert slept[-1] == pytest.approx(60.0, abs=0.01)
 
 
+async def _acquire_on_simulated_time(rate: float, count: int) -> tuple[list[float], int]:
+    """The times of `count` acquisitions on a fake clock whose sleeps overshoot a little, and how
+    many times the limiter slept."""
+    clock = Clock()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds + 0.0003 * (len(slept) % 3)  # asyncio.sleep always oversleeps
+
+    limiter = AdaptiveRateLimiter(rate, clock=clock, sleep=sleep)
+    times = []
+    for _ in range(count):
+        await limiter.acquire()
+        times.append(clock.now)
+    return times, len(slept)
+
+
+@pytest.mark.parametrize(("rate", "group"), [(100, 1), (200, 2), (500, 5), (1000, 10)])
+async def test_at_short_intervals_slots_go_in_groups_and_the_window_cap_still_holds(
+    rate: float, group: int
+) -> None:
+    times, sleeps = await _acquire_on_simulated_time(rate, 2000)
+    per_window = rate // 10
+    assert max(bisect.bisect_left(times, t + 0.1) - i for i, t in enumerate(times)) <= per_window
+    assert sleeps <= 1.1 * len(times) / group  # one wake-up a group, few for the cap
+    assert len(times) / (times[-1] - times[0]) >= 0.97 * rate
+
+
 @pytest.mark.parametrize(
     ("rate", "per_window"), [(100, 10), (500, 50), (105, 10), (5, 1), (0.5, 1)]
 )
 def test_the_budget_is_cut_into_windows_of_about_100_ms(rate: float, per_window: int) -> None:
     limiter = AdaptiveRateLimiter(rate)
-    throttler = limiter._throttler
-    assert throttler.rate_limit == per_window
-    assert throttler.rate_limit / throttler.period == pytest.approx(rate)
-    assert throttler.period <= 0.1 or per_window == 1
+    cap = limiter._cap
+    assert cap.limit == per_window
+    assert cap.limit / cap.period == pytest.approx(rate)
+    assert cap.period <= 0.1 or per_window == 1
 
 
 async def test_acquisitions_are_evenly_spaced_never_more_than_a_tenth_of_the_rate_in_100_ms() -> (

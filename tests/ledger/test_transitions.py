@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from orchestrator.ledger import FINAL_STATES, JobUpdate, Ledger, State
+from orchestrator.ledger import FINAL_STATES, JobUpdate, Ledger, Outcomes, State
 from tests.ledger.support import Clock, history, item, items, state_of, submit
 
 
@@ -57,6 +57,58 @@ def test_mark_submitted_records_the_job_id_and_logs_the_attempt(ledger: Ledger) 
     assert (row.state, row.job_id, row.submitted_at) == (State.SUBMITTED, "job-1", row.updated_at)
     assert history(ledger, claimed.item_id) == [(1, "job-1", "submitted", None)]
     assert ledger.outstanding_count() == 1
+
+
+def test_outcomes_and_the_next_claim_are_written_in_one_transaction(ledger: Ledger) -> None:
+    ledger.add_items(items(6))
+    ledger.claim(4)
+    outcomes = Outcomes(
+        submitted=[("id-000000", "job-0")],
+        failed=[("id-000001", "InvalidArgument", "bad rule")],
+        unknown=["id-000002"],
+        released=["id-000003"],
+    )
+    statements: list[str] = []
+    ledger.connection.set_trace_callback(statements.append)
+    claimed = ledger.record_outcomes(outcomes, claim=4)
+    ledger.connection.set_trace_callback(None)
+    assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
+        "BEGIN IMMEDIATE",
+        "COMMIT",
+    ]
+    # Claimed before the release: an item given back is not taken again by the same call.
+    assert [c.item_id for c in claimed] == ["id-000004", "id-000005"]
+    assert [state_of(ledger, f"id-00000{n}") for n in range(6)] == [
+        "submitted", "failed", "unknown", "pending", "submitting", "submitting"
+    ]  # fmt: skip
+    assert history(ledger, "id-000000") == [(1, "job-0", "submitted", None)]
+    assert history(ledger, "id-000001") == [(1, None, "failed", "InvalidArgument")]
+    assert history(ledger, "id-000002") == [(1, None, "unknown", None)]
+    assert history(ledger, "id-000003") == [(1, None, "released", None)]
+
+
+def test_an_outcome_for_an_item_no_longer_in_flight_changes_nothing(ledger: Ledger) -> None:
+    ledger.add_items(items(2))
+    submit(ledger, 1)
+    late = Outcomes(unknown=["id-000000"], released=["id-000000"], submitted=[("id-000001", "j")])
+    assert ledger.record_outcomes(late) == []
+    assert state_of(ledger, "id-000000") == "submitted"
+    assert state_of(ledger, "id-000001") == "pending"  # never claimed
+    assert history(ledger, "id-000000") == [(1, "job-id-000000", "submitted", None)]
+
+
+def test_each_move_finds_its_rows_by_their_key_not_by_their_state(ledger: Ledger) -> None:
+    from orchestrator.ledger import transitions
+
+    for move, index in [
+        (transitions._TO_SUBMITTED, "items_id"),
+        (transitions._TO_FAILED, "items_id"),
+        (transitions._TO_UNKNOWN, "items_id"),
+        (transitions._TO_PENDING, "items_id"),
+        (transitions._TO_FINAL, "items_job_id"),
+    ]:
+        plan = ledger.connection.execute(f"EXPLAIN QUERY PLAN {move.find}", ("[]",)).fetchall()
+        assert f"USING INDEX {index} " in " ".join(str(row[-1]) for row in plan)
 
 
 def test_recover_interrupted_turns_submitting_into_unknown(ledger: Ledger) -> None:
