@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 import aiohttp
 
 from orchestrator.cloud import wire
+from orchestrator.cloud.keypage import KeyPage, parse_key_page
 from orchestrator.cloud.models import (
     DescribeResult,
     JobDetail,
@@ -153,6 +154,13 @@ class CIClient(Transport):
         }
         data = await self._call("list_objects", "GET", "/", service="cos", params=params)
         return wire.parse_object_page(data)
+
+    async def list_key_page(self, *, prefix: str = "", marker: str = "") -> KeyPage:
+        """One listing page read for its keys, ETags and times only (see `keypage`)."""
+        params = {"prefix": prefix, "delimiter": "", "marker": marker, "max-keys": "1000",
+                  "encoding-type": "url"}  # fmt: skip
+        data = await self._call("list_objects", "GET", "/", service="cos", params=params)
+        return parse_key_page(data)
 
     async def get_object(self, key: str) -> bytes:
         """The object's bytes as stored (never decompressed), up to `max_body`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from orchestrator.cloud.client import CIClient
@@ -62,9 +62,10 @@ async def expand(
     add: Callable[[list[ItemRecord]], object],
     *,
     retrier: Retrier | None = None,
+    ready: Callable[[list[ItemRecord]], Awaitable[None]] | None = None,
 ) -> Expansion:
     """Plan every object the source yields, once per job, and hand the items to `add` one
-    batch at a time (a batch's items grouped by job)."""
+    batch at a time (a batch's items grouped by job), each once `ready` for it returns."""
     planners: list[tuple[str, Callable[[ObjectRef], ItemRecord]]] = [
         (job.name, Planner(manifest, job).record) for job in manifest.jobs
     ]
@@ -109,6 +110,8 @@ async def expand(
                     )
                 records = list(itertools.chain.from_iterable(per_job))
             result.planned += len(records)
+            if ready is not None:
+                await ready(records)
             add(records)
     finally:
         if collecting:

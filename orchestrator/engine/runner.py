@@ -22,7 +22,8 @@ from orchestrator.engine.progress import Progress, ProgressReporter, utc_iso
 from orchestrator.engine.queue import resolve_queue
 from orchestrator.engine.skip import Skipping, SkipReport
 from orchestrator.exit_codes import ExitCode
-from orchestrator.ledger import Ledger, State
+from orchestrator.items import ItemRecord
+from orchestrator.ledger import Ledger, SkipRule, State
 from orchestrator.manifest import Manifest
 
 __all__ = ["Progress", "RunOptions", "RunReport", "run", "source_fingerprint"]
@@ -201,15 +202,28 @@ async def _expand(
     if fingerprint is not None and ledger.meta_get("expanded_source") == fingerprint:
         log.info("the CSV and manifest are unchanged since they were expanded; skipping expansion")
         return Expansion(skipped=True), [await skip.run() for skip in skipping]
+    rules: list[SkipRule] = []
     if not ledger.total():
         # A new ledger: every item will be pending, so the outputs are listed while the
-        # source is expanded, and compared before the bulk load builds its indexes.
+        # source is expanded, and the bulk load inserts the items whose output is listed
+        # skipped already; each batch waits for the listing to have reached its outputs.
         for skip in skipping:
             skip.start_listing()
+        rules = [rule for skip in skipping if (rule := skip.rule) is not None]
     refresh = frozenset(job.label for job in manifest.jobs if job.reprocess_changed)
+
+    async def listed(records: list[ItemRecord]) -> None:
+        # The listing's answers come in several reads, each waiting for the loop: the
+        # expansion lets them in between its steps, not only between its batches.
+        await asyncio.sleep(0)
+        for skip in skipping:
+            await skip.listed(records)
+
     try:
-        with ledger.loading(refresh_changed=refresh, relabel=relabel) as loader:
-            expansion = await expand(manifest, client, loader.add, retrier=retrier)
+        with ledger.loading(refresh_changed=refresh, relabel=relabel, skip=rules) as loader:
+            expansion = await expand(
+                manifest, client, loader.add, retrier=retrier, ready=listed if rules else None
+            )
             loader.flush()
             skips = [await skip.run() for skip in skipping]
     finally:

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import string
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,10 @@ from typing import Final
 
 from orchestrator.cloud.client import CIClient
 from orchestrator.cloud.retry import Retrier
-from orchestrator.ledger import Ledger, State
+from orchestrator.items import ItemRecord
+from orchestrator.ledger import Ledger, SkipRule, State
 from orchestrator.manifest import JobConfig, SkipExisting
-from orchestrator.sources.listing import iter_prefix
+from orchestrator.sources.listing import iter_key_pages
 
 __all__ = [
     "CODE",
@@ -92,17 +94,62 @@ class Skipping:
         self.job_name = job.label  # what the items' `job` column holds for this job
         self.report = SkipReport(job.skip_existing, output_prefix(job.output))
         self._listing: asyncio.Task[tuple[int, int]] | None = None
+        # Every output key up to this one has been listed (the last key of the last page).
+        self._through: str | None = None
+        self._progress = asyncio.Event()  # set, and replaced, as a page is stored
 
     @property
     def lists(self) -> bool:
         return self.job.skip_existing is not None and not self.force
 
+    @property
+    def rule(self) -> SkipRule | None:
+        """What a bulk load applies as it inserts the job's items (see `Ledger.loading`)."""
+        mode = self.job.skip_existing
+        if mode is None or self.force:
+            return None
+        return SkipRule(
+            self.job_name, self.job.output_bucket, mode == "newer", CODE, _REASONS[mode]
+        )
+
     def start_listing(self) -> None:
         if self.lists and self._listing is None:
+            # Cleared now rather than in the task: a job listing the same bucket must not clear
+            # what another job's listing, started before, has stored already.
+            self.ledger.clear_outputs(self.job.output_bucket, self.report.prefix)
             listing = _list_outputs(
-                self.ledger, self.client, self.job, self.report.prefix, self.retrier
+                self.ledger,
+                self.client,
+                self.job,
+                self.report.prefix,
+                self.retrier,
+                on_page=self._listed,
             )
             self._listing = asyncio.create_task(listing)
+            self._listing.add_done_callback(lambda _task: self._progress.set())
+
+    def _listed(self, last_key: str | None) -> None:
+        if last_key is not None:
+            self._through = last_key
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    async def listed(self, records: list[ItemRecord]) -> None:
+        """Wait until the listing has reached the outputs of the job's items among `records`
+        (or ended), so that a bulk load can insert them skipped or not for good. Listings come
+        in key order: for inputs in key order too, the expansion follows the listing a page
+        or so behind it; for others it waits at the first batch for the whole listing."""
+        if self._listing is None:
+            return
+        bucket, job, prefix = self.job.output_bucket, self.job_name, self.report.prefix
+        keys = [
+            r[5] for r in records if r[11] == job and r[3] == bucket and r[5].startswith(prefix)
+        ]
+        if not keys:
+            return
+        last = max(keys)
+        while not self._listing.done() and (self._through is None or self._through < last):
+            await self._progress.wait()
 
     async def cancel(self) -> None:
         if self._listing is not None and not self._listing.done():
@@ -133,7 +180,8 @@ class Skipping:
         newer = job.skip_existing == "newer"
         if newer:
             counted = ledger.count_listed(job.output_bucket, self.job_name, newer=True)
-            report.unknown_time = counted[1]
+            loaded = ledger.count_unlogged_skips(job.output_bucket, self.job_name)
+            report.unknown_time = counted[1] + loaded[1]
         report.skipped = ledger.skip_listed(
             job.output_bucket,
             self.job_name,
@@ -168,6 +216,7 @@ async def preview_skip(
     if job.skip_existing is None:
         return None
     prefix = output_prefix(job.output)
+    plan.clear_outputs(job.output_bucket, prefix)
     listed, _pages = await _list_outputs(plan, client, job, prefix, retrier)
     existing, unknown = plan.count_listed(
         job.output_bucket,
@@ -192,11 +241,17 @@ def _where(bucket: str, prefix: str) -> str:
 
 
 async def _list_outputs(
-    ledger: Ledger, client: CIClient, job: JobConfig, prefix: str, retrier: Retrier
+    ledger: Ledger,
+    client: CIClient,
+    job: JobConfig,
+    prefix: str,
+    retrier: Retrier,
+    *,
+    on_page: Callable[[str | None], None] | None = None,
 ) -> tuple[int, int]:
-    """List the output bucket under `prefix` into the ledger's temporary table, page by page.
+    """List the output bucket under `prefix` into the ledger's temporary table (cleared by
+    the caller), page by page, calling `on_page` with each page's last key once it is stored.
     Returns (objects, pages)."""
-    ledger.clear_outputs(job.output_bucket, prefix)
     listed = pages = 0
     async with AsyncExitStack() as stack:
         settings = client.settings
@@ -205,10 +260,10 @@ async def _list_outputs(
                 settings, bucket=job.output_bucket, region=job.output_region
             )
             client = await stack.enter_async_context(CIClient(replaced))
-        async for refs in iter_prefix(client, job.output_bucket, prefix, retrier=retrier):
+        async for page in iter_key_pages(client, prefix, retrier=retrier):
             pages += 1
-            listed += len(refs)
-            ledger.add_outputs(
-                job.output_bucket, [(ref.key, ref.etag, ref.last_modified) for ref in refs]
-            )
+            listed += len(page.rows)
+            ledger.add_outputs(job.output_bucket, page.rows)
+            if on_page is not None:
+                on_page(page.last_key)
     return listed, pages

@@ -12,7 +12,7 @@ from __future__ import annotations
 from orchestrator.ledger.jobs import Jobs
 from orchestrator.ledger.loading import Loader, Loading
 from orchestrator.ledger.lock import LockInfo
-from orchestrator.ledger.outputs import OutputRow, Outputs
+from orchestrator.ledger.outputs import OutputRow, Outputs, SkipRule
 from orchestrator.ledger.queries import ItemRow, Queries
 from orchestrator.ledger.runs import Run, Runs
 from orchestrator.ledger.schema import SCHEMA_VERSION
@@ -50,6 +50,7 @@ __all__ = [
     "Outcomes",
     "OutputRow",
     "Run",
+    "SkipRule",
     "State",
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
@@ -12,6 +12,7 @@ from orchestrator.exceptions import OutputCollision
 from orchestrator.items import Item, ItemRecord
 from orchestrator.ledger.errors import translating
 from orchestrator.ledger.jobs import JOB_NAME_SQL
+from orchestrator.ledger.outputs import OUTPUTS_TABLE, SkipRule
 from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
 from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, SUCCESS, sql_list
 from orchestrator.ledger.store import Store
@@ -69,7 +70,11 @@ class Loading(Store):
 
     @contextmanager
     def loading(
-        self, *, refresh_changed: RefreshChanged = False, relabel: bool = False
+        self,
+        *,
+        refresh_changed: RefreshChanged = False,
+        relabel: bool = False,
+        skip: Sequence[SkipRule] = (),
     ) -> Iterator[Loader]:
         """Add planned items through the Loader this yields; its `added` counts the new ones.
 
@@ -81,6 +86,10 @@ class Loading(Store):
         each built by one sort. A repeated item is kept once. An OutputCollision rolls all of it
         back. Into a ledger that has items, new ones are committed every 50,000, in id order,
         and a collision rolls back only the uncommitted part: what was committed is valid.
+
+        With `skip` rules, a bulk load inserts an item whose output `temp.outputs` holds already
+        skipped (as `Outputs.skip_listed` would skip it, which logs it): rewriting a million
+        rows afterwards costs twice their insert. Into a ledger that has items they do nothing.
         """
         self._claim_floor = None
         with translating(self.path, "write ledger"):
@@ -94,7 +103,9 @@ class Loading(Store):
         with translating(self.path, "write ledger"), foreign_keys_off(self._conn), self.atomic():
             for name, _create in BULK_INDEXES:
                 self._conn.execute(f"DROP INDEX {name}")
-            loader = Loader(self, refresh_changed=refresh_changed, bulk=True)
+            if skip:
+                self._conn.execute(OUTPUTS_TABLE)
+            loader = Loader(self, refresh_changed=refresh_changed, bulk=True, skip=skip)
             yield loader
             self._build_bulk_indexes()
             loader.added = self._scalar("SELECT count(*) FROM items")
@@ -203,7 +214,13 @@ class Loader:
     """Hands planned items to the ledger during `Ledger.loading()`."""
 
     def __init__(
-        self, ledger: Loading, *, refresh_changed: RefreshChanged, bulk: bool, relabel: bool = False
+        self,
+        ledger: Loading,
+        *,
+        refresh_changed: RefreshChanged,
+        bulk: bool,
+        relabel: bool = False,
+        skip: Sequence[SkipRule] = (),
     ) -> None:
         self._ledger = ledger
         self._bulk = bulk
@@ -214,6 +231,7 @@ class Loader:
             self._insert = _UPSERT_CHANGED if refresh_changed else _INSERT_ITEM
         self._pending: list[ItemRecord] = []
         self._now = ledger._now()
+        self._skip = _skipping_select(skip, self._now) if skip else None
         self.added = 0
 
     def add(self, records: Iterable[ItemRecord]) -> None:
@@ -221,7 +239,7 @@ class Loader:
             if self._bulk:
                 conn = self._ledger.connection
                 for chunk in _chunks(records, _CHUNK):
-                    for sql, params in _insert_new(chunk, self._now):
+                    for sql, params in _insert_new(chunk, self._now, self._skip):
                         conn.execute(sql, params)
                 return
             self._pending.extend(records)
@@ -256,13 +274,16 @@ def _chunks(iterable: Iterable[_T], size: int) -> Iterator[list[_T]]:
         yield chunk
 
 
-def _insert_new(chunk: list[ItemRecord], now: str) -> Iterator[tuple[str, list[Any]]]:
+def _insert_new(
+    chunk: list[ItemRecord], now: str, skip: tuple[str, str] | None = None
+) -> Iterator[tuple[str, list[Any]]]:
     """INSERTs for `chunk`, 50 rows each, that bind only the columns whose values vary in it.
 
     Most columns of a load hold one value throughout (buckets, region, often the level, the
     NULLs a CSV leaves), and the sqlite3 module spends about as long binding a parameter as
     SQLite takes to store it: literals for those, and many rows per statement, make a row
-    cost a third of an `executemany` of every column.
+    cost a third of an `executemany` of every column. With `skip` (see `_skipping_select`)
+    the rows are read from their VALUES joined with the listed outputs.
     """
     columns = list(zip(*chunk, strict=True))
     values: list[str] = []
@@ -275,12 +296,59 @@ def _insert_new(chunk: list[ItemRecord], now: str) -> Iterator[tuple[str, list[A
         else:
             values.append(literal)
     stamp = _literal(now)
-    row = f"({', '.join(values)}, '{PENDING}', {stamp}, {stamp})"
-    head = f"INSERT INTO items ({ITEM_COLUMNS}, state, created_at, updated_at) VALUES "
+    if skip is None:
+        row = f"({', '.join(values)}, '{PENDING}', {stamp}, {stamp})"
+        head = f"INSERT INTO items ({ITEM_COLUMNS}, state, created_at, updated_at) VALUES "
+        tail = ""
+    else:
+        row = f"({', '.join(values)})"
+        head, tail = skip
     rows = list(zip(*varying, strict=True)) if varying else [()] * len(chunk)
     for start in range(0, len(rows), _ROWS_PER_INSERT):
         part = rows[start : start + _ROWS_PER_INSERT]
-        yield head + ", ".join([row] * len(part)), list(itertools.chain.from_iterable(part))
+        sql = head + ", ".join([row] * len(part)) + tail
+        yield sql, list(itertools.chain.from_iterable(part))
+
+
+def _skipping_select(rules: Sequence[SkipRule], now: str) -> tuple[str, str]:
+    """The text around the VALUES of an INSERT that skips what `rules` say: an item whose
+    output `temp.outputs` holds, per its job's rule, goes in skipped, with the output's ETag
+    and time, the rule's code and message, as `Outputs.skip_listed` would write it.
+
+    VALUES columns are `column1`... in ITEM_COLUMNS' order: 4 output_bucket, 6 output_key,
+    11 last_modified, 12 job."""
+    stamp = _text(now)
+
+    def whose(rule: SkipRule) -> str:
+        job = "NULL" if rule.job is None else _text(rule.job)
+        return f"v.column12 IS {job} AND v.column4 = {_text(rule.bucket)}"
+
+    def matches(rule: SkipRule) -> str:
+        newer = " AND (v.column11 IS NULL OR o.last_modified >= v.column11)" if rule.newer else ""
+        return f"({whose(rule)}{newer})"
+
+    def per_rule(field: str) -> str:
+        cases = " ".join(f"WHEN {whose(rule)} THEN {_text(getattr(rule, field))}" for rule in rules)
+        return f"CASE WHEN o.key IS NULL THEN NULL {cases} END"
+
+    head = (
+        f"INSERT INTO items ({ITEM_COLUMNS}, state, code, message, result, finished_at, "
+        f"created_at, updated_at) SELECT v.*, CASE WHEN o.key IS NULL THEN '{PENDING}' "
+        f"ELSE '{SKIPPED}' END, {per_rule('code')}, {per_rule('message')}, CASE WHEN o.key IS "
+        "NULL THEN NULL ELSE json_object('etag', o.etag, 'last_modified', o.last_modified) END, "
+        f"CASE WHEN o.key IS NULL THEN NULL ELSE {stamp} END, {stamp}, {stamp} FROM (VALUES "
+    )
+    tail = (
+        ") AS v LEFT JOIN temp.outputs AS o ON o.bucket = v.column4 AND o.key = v.column6 "
+        f"AND ({' OR '.join(map(matches, rules))})"
+    )
+    return head, tail
+
+
+def _text(value: str) -> str:
+    literal = _literal(value)
+    assert literal is not None, "names and messages hold no NUL"
+    return literal
 
 
 def _literal(value: object) -> str | None:

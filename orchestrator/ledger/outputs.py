@@ -6,7 +6,9 @@ outputs never sit in Python's memory; the comparison with the pending items is o
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -14,15 +16,31 @@ from orchestrator.ledger.errors import guarded
 from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, Outcome, State, sql_list
 from orchestrator.ledger.store import Store
 
-__all__ = ["OutputRow", "Outputs"]
+__all__ = ["OUTPUTS_TABLE", "OutputRow", "Outputs", "SkipRule"]
 
 # (key, etag, last_modified) of one listed object; times are ISO 8601 UTC like the items'.
 OutputRow = tuple[str, str | None, str | None]
 
-_CREATE: Final = (
+OUTPUTS_TABLE: Final = (
     "CREATE TEMP TABLE IF NOT EXISTS outputs (bucket TEXT NOT NULL, key TEXT NOT NULL, "
     "etag TEXT, last_modified TEXT, PRIMARY KEY (bucket, key)) WITHOUT ROWID"
 )
+
+_ROWS_PER_INSERT: Final = 100  # 300 parameters: within the 999 of older SQLite builds
+
+
+@dataclass(frozen=True)
+class SkipRule:
+    """skip_existing for the items of one job (`job`, its label) with outputs in `bucket`: what
+    `skip_listed` compares, for a bulk load to apply as it inserts (see `Loading.loading`)."""
+
+    job: str | None
+    bucket: str
+    newer: bool
+    code: str
+    message: str
+
+
 # The pending items of one job whose output was listed (`{t}` names the items table). With
 # `newer`, only those whose output is at or after their input; where the input's time is
 # unknown, `newer` behaves as "exists". An item skipped before and pending again was asked
@@ -41,6 +59,12 @@ _SKIPPED_BEFORE: Final = (
     f"WHERE a.item_id = {{t}}.item_id AND a.outcome = '{Outcome.SKIPPED}')"
 )
 
+# Skipped items of one job without a skip in their log: skipped just now.
+_UNLOGGED: Final = (
+    f"{{t}}.state = '{SKIPPED}' AND {{t}}.job IS :job AND {{t}}.output_bucket = :bucket "
+    f"AND NOT {_SKIPPED_BEFORE}"
+)
+
 
 class Outputs(Store):
     """The skip_existing part of a Ledger."""
@@ -49,7 +73,7 @@ class Outputs(Store):
     def clear_outputs(self, bucket: str, prefix: str) -> None:
         """Forget what `temp.outputs` holds under `prefix` in `bucket`, before listing it."""
         with self.atomic():
-            self._conn.execute(_CREATE)
+            self._conn.execute(OUTPUTS_TABLE)
             self._conn.execute(
                 "DELETE FROM temp.outputs WHERE bucket = ? AND substr(key, 1, ?) = ?",
                 (bucket, len(prefix), prefix),
@@ -58,39 +82,55 @@ class Outputs(Store):
     @guarded("write ledger")
     def add_outputs(self, bucket: str, rows: Iterable[OutputRow]) -> None:
         """One listing page into `temp.outputs` (a key listed twice is kept once)."""
+        # 100 rows a statement: a page is 1,000, and a statement per row cost twice as much.
+        rows = list(rows)
+        row = f"({_literal(bucket)}, ?, ?, ?)"
         with self.atomic():
-            self._conn.executemany(
-                f"INSERT OR IGNORE INTO temp.outputs VALUES ({_literal(bucket)}, ?, ?, ?)", rows
-            )
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                part = rows[start : start + _ROWS_PER_INSERT]
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO temp.outputs VALUES " + ", ".join([row] * len(part)),
+                    list(itertools.chain.from_iterable(part)),
+                )
 
     @guarded("write ledger")
     def skip_listed(
         self, bucket: str, job: str | None, *, newer: bool, code: str, message: str
     ) -> int:
         """Pending items of `job` whose output in `bucket` was listed become skipped, with the
-        output's ETag and time as their result; each skip is logged. Returns how many."""
+        output's ETag and time as their result; each skip is logged, with those a bulk load
+        skipped as it inserted them (`SkipRule`). Returns how many were skipped, both ways."""
         params = {"job": job, "bucket": bucket, "newer": newer, "now": self._now(), "code": code,
                   "message": message}  # fmt: skip
         with self.atomic():
-            changed = self._conn.execute(
+            self._conn.execute(
                 f"UPDATE items SET state = '{SKIPPED}', code = :code, message = :message, "
                 "result = (SELECT json_object('etag', o.etag, 'last_modified', o.last_modified) "
                 f"{_OUTPUT_OF.format(t='items')}), finished_at = :now, updated_at = :now "
                 "WHERE " + _match("items"),
                 params,
-            ).rowcount
+            )
             # The items skipped just now are those without a skip in their log yet. One
             # statement (RETURNING would buffer every row in memory), in id order: the log's
             # index is by id, and a million inserts at random places in it cost minutes.
-            self._conn.execute(
+            changed = self._conn.execute(
                 "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
-                f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', :code, :message, :now "
-                f"FROM items AS i WHERE i.state = '{SKIPPED}' AND i.job IS :job "
-                f"AND i.output_bucket = :bucket AND NOT {_SKIPPED_BEFORE.format(t='i')} "
+                f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', :code, :message, "
+                f"coalesce(finished_at, :now) FROM items AS i WHERE {_UNLOGGED.format(t='i')} "
                 "ORDER BY item_id",
                 params,
-            )
+            ).rowcount
         return int(changed)
+
+    @guarded("read ledger")
+    def count_unlogged_skips(self, bucket: str, job: str | None) -> tuple[int, int]:
+        """(items of `job` a bulk load skipped as it inserted them, not logged by `skip_listed`
+        yet; of which the input's time is unknown)."""
+        sql = (
+            "SELECT count(*), count(*) - count(i.last_modified) FROM items AS i "
+            f"WHERE {_UNLOGGED.format(t='i')}"
+        )
+        return _pair(self._conn.execute(sql, {"job": job, "bucket": bucket}).fetchone())
 
     @guarded("read ledger")
     def count_listed(

@@ -145,3 +145,10 @@ def test_max_keys_zero_lists_nothing_and_is_not_truncated(bucket: Bucket) -> Non
 
 def test_last_modified_has_cos_millisecond_format() -> None:
     assert cos_time(1607571450.75) == "2020-12-10T03:37:30.000Z"
+
+
+@pytest.mark.parametrize("seconds", [0, 1_600_000_000, 1_600_000_000.9, 4_102_444_800])
+def test_cos_time_is_whole_seconds_however_often_it_is_asked(seconds: float) -> None:
+    first = cos_time(seconds)
+    assert first == cos_time(seconds) == cos_time(int(seconds))
+    assert first.endswith(".000Z") and len(first) == 24

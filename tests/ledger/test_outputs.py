@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from orchestrator.ledger import Ledger, State
+from orchestrator.ledger import Ledger, SkipRule, State
 from tests.ledger.support import history, item, items, state_of, submit
 
 OUT = "dst-1250000000"
@@ -105,3 +105,47 @@ def test_a_dry_run_leaves_out_what_the_real_ledger_finished_but_keeps_the_skippe
             OUT, None, newer=False, unless_final_in=real.path, keep=State.SKIPPED
         )
     assert (without, forced) == ((2, 2), (4, 4))  # (to skip, of those inputs of unknown time)
+
+
+def _rule(*, newer: bool = False, job: str | None = None) -> SkipRule:
+    return SkipRule(job, OUT, newer, "OutputExists", "exists")
+
+
+def test_a_bulk_load_inserts_skipped_the_items_whose_output_is_listed_and_skip_listed_logs_them(
+    ledger: Ledger,
+) -> None:
+    with ledger.loading(skip=[_rule()]) as loader:
+        _list(ledger, 1, 2)
+        loader.add(record.record() for record in items(2))  # id-000001 listed already
+        _list_more(ledger, 3)  # listed after id-000003 was inserted: skip_listed's part
+        loader.add(record.record() for record in items(2, start=2))
+        assert _skip(ledger) == 3
+
+    rows = {row.item_id: row for row in ledger.iter_items()}
+    assert [str(rows[f"id-{n:06d}"].state) for n in range(4)] == [
+        "pending", "skipped", "skipped", "skipped",
+    ]  # fmt: skip
+    loaded = rows["id-000001"]
+    assert (loaded.code, loaded.message, loaded.finished_at is not None) == (
+        "OutputExists", "exists", True,
+    )  # fmt: skip
+    assert loaded.result == {"etag": "etag-1", "last_modified": "2024-05-01T10:00:00Z"}
+    assert history(ledger, "id-000001") == [(0, None, "skipped", "OutputExists")]
+    assert history(ledger, "id-000003") == [(0, None, "skipped", "OutputExists")]
+    assert ledger.counts()["skipped"] == 3
+
+
+def test_a_bulk_load_skips_only_per_its_rules_job_and_time(ledger: Ledger) -> None:
+    times = [None, "2024-05-01T09:00:00Z", "2024-05-01T11:00:00Z"]
+    planned = [dataclasses.replace(item(n), last_modified=t) for n, t in enumerate(times)]
+    with ledger.loading(skip=[_rule(newer=True), _rule(job="thumbs")]) as loader:
+        _list(ledger, 0, 1, 2)
+        loader.add(record.record() for record in planned)
+        assert ledger.count_unlogged_skips(OUT, None) == (2, 1)
+        assert _skip(ledger, newer=True) == 2
+
+    assert [state_of(ledger, f"id-{n:06d}") for n in range(3)] == ["skipped", "skipped", "pending"]
+
+
+def _list_more(ledger: Ledger, *numbers: int, at: str = "2024-05-01T10:00:00Z") -> None:
+    ledger.add_outputs(OUT, ((f"out/{n:06d}.webp", f"etag-{n}", at) for n in numbers))
