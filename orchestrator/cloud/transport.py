@@ -27,6 +27,7 @@ from orchestrator.cloud import wire
 from orchestrator.cloud.clock import ServiceClock, is_skew_error
 from orchestrator.cloud.credentials import CredentialProvider, is_expired_credentials
 from orchestrator.cloud.signing import Credentials, authorization, uri_encode
+from orchestrator.cloud.timeouts import AnswerTimeout, TimeoutPolicy
 from orchestrator.exceptions import (
     ConnectError,
     DisconnectError,
@@ -63,6 +64,9 @@ class ClientSettings:
     concurrency: int = defaults.CONCURRENCY
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
+    # CI calls wait for their answer as long as the answers so far say is enough (see
+    # `orchestrator.cloud.timeouts`), never less than this nor more than `read_timeout`.
+    min_read_timeout: float = 3.0
     total_timeout: float = 60.0
     max_body: int = 16 * MiB
     sign_window: int = 900
@@ -167,6 +171,10 @@ class Transport:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self.stragglers = 0  # requests in flight that no longer hold a slot
         self.last_date: str | None = None  # the Date of the last success, for `picjobs check`
+        self.answer_timeout = AnswerTimeout(
+            TimeoutPolicy(floor=settings.min_read_timeout, ceiling=settings.read_timeout)
+        )
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def __aenter__(self) -> Self:
         return self
@@ -188,6 +196,20 @@ class Transport:
                 skip_auto_headers=("User-Agent",),
             )
         return self._session
+
+    def _ci_timeout(self) -> aiohttp.ClientTimeout | None:
+        """The learnt read timeout for a CI request, rounded so that few objects are made."""
+        if not self.answer_timeout.learning:
+            return None
+        read = round(self.answer_timeout.current(), 1)
+        timeout = self._timeouts.get(read)
+        if timeout is None:
+            s = self.settings
+            timeout = aiohttp.ClientTimeout(
+                total=s.total_timeout, sock_connect=s.connect_timeout, sock_read=read
+            )
+            self._timeouts[read] = timeout
+        return timeout
 
     async def close(self) -> None:
         await self.credentials.close()
@@ -269,27 +291,36 @@ class Transport:
                 headers["Authorization"] = authorization(
                     method, path, params, headers, creds, now - 60, now + s.sign_window
                 )
-                with translate_errors():
-                    async with session.request(
-                        method,
-                        url,
-                        data=body,
-                        headers=headers,
-                        allow_redirects=False,
-                        auto_decompress=decompress,
-                        timeout=timeout or session.timeout,
-                    ) as resp:
-                        if resp.status < 300:
-                            self.last_date = resp.headers.get("Date")
-                            yield resp
-                            return
-                        error = wire.parse_error(
-                            resp.status,
-                            await self._read_bounded(resp),
-                            resp.headers.get("Content-Type", ""),
-                            _retry_after(resp.headers.get("Retry-After")),
-                        )
-                        date = resp.headers.get("Date")
+                learnt = self._ci_timeout() if service == "ci" and timeout is None else None
+                sent = time.monotonic()
+                try:
+                    with translate_errors():
+                        async with session.request(
+                            method,
+                            url,
+                            data=body,
+                            headers=headers,
+                            allow_redirects=False,
+                            auto_decompress=decompress,
+                            timeout=timeout or learnt or session.timeout,
+                        ) as resp:
+                            if learnt is not None:
+                                self.answer_timeout.answered(time.monotonic() - sent)
+                            if resp.status < 300:
+                                self.last_date = resp.headers.get("Date")
+                                yield resp
+                                return
+                            error = wire.parse_error(
+                                resp.status,
+                                await self._read_bounded(resp),
+                                resp.headers.get("Content-Type", ""),
+                                _retry_after(resp.headers.get("Retry-After")),
+                            )
+                            date = resp.headers.get("Date")
+                except ReadTimeout:
+                    if learnt is not None:
+                        self.answer_timeout.timed_out()
+                    raise
             if not corrected and is_skew_error(error):
                 corrected = True
                 self.clock.correct(date)

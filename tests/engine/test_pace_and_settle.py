@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from orchestrator.cloud.client import CIClient, ClientSettings
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.cloud.retry import Retrier, RetryPolicy
@@ -19,6 +21,7 @@ from orchestrator.emulator.server import RunningEmulator
 from orchestrator.engine.reconcile import Reconciler
 from orchestrator.engine.runner import run
 from orchestrator.engine.submitter import JobTemplate
+from orchestrator.exceptions import ReadTimeout
 from orchestrator.items import Item
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import load_manifest
@@ -184,3 +187,24 @@ async def test_requests_whose_answers_are_lost_do_not_stop_the_others_while_they
         if earlier[0] >= 2 and later[0] >= 2
     )
     assert sent_while_hung > 0
+
+
+async def test_a_lost_answer_costs_the_learnt_timeout_not_the_configured_read_timeout(
+    emulator: RunningEmulator,
+) -> None:
+    settings = ClientSettings(
+        BUCKET,
+        "ap-guangzhou",
+        CREDS,
+        endpoint=emulator.url,
+        read_timeout=30.0,
+        min_read_timeout=0.3,
+    )
+    async with CIClient(settings) as client:
+        for _ in range(16):
+            await client.list_queues()
+        emulator.emulator.faults.configure(FaultConfig(lost=1.0, routes=("ci",), seed=1))
+        # The guard is far above the learnt timeout and far below the configured one.
+        with pytest.raises(ReadTimeout):
+            await asyncio.wait_for(client.list_queues(), timeout=15)
+    assert emulator.backend.stats.snapshot()["faults"]["lost"] == 1
