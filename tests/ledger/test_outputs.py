@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from orchestrator.ledger import Ledger, SkipRule, State
+from orchestrator.ledger import ItemRow, Ledger, SkipRule, State
 from tests.ledger.support import history, item, items, state_of, submit
 
 OUT = "dst-1250000000"
@@ -20,6 +20,12 @@ def _skip(ledger: Ledger, *, newer: bool = False, job: str | None = None) -> int
     return ledger.skip_listed(OUT, job, newer=newer, code="OutputExists", message="exists")
 
 
+def _rows(ledger: Ledger, count: int) -> tuple[list[str], dict[str, ItemRow]]:
+    """The states of id-000000 .. id-{count - 1}, and every row by item id."""
+    rows = {row.item_id: row for row in ledger.iter_items()}
+    return [str(rows[f"id-{n:06d}"].state) for n in range(count)], rows
+
+
 def test_only_pending_items_whose_output_was_listed_are_skipped_with_its_etag_and_time(
     ledger: Ledger,
 ) -> None:
@@ -29,8 +35,8 @@ def test_only_pending_items_whose_output_was_listed_are_skipped_with_its_etag_an
 
     assert _skip(ledger) == 2
 
-    rows = {row.item_id: row for row in ledger.iter_items()}
-    assert [str(rows[f"id-{n:06d}"].state) for n in range(4)] == [
+    states, rows = _rows(ledger, 4)
+    assert states == [
         "submitted", "skipped", "skipped", "pending",
     ]  # fmt: skip
     skipped = rows["id-000001"]
@@ -121,8 +127,8 @@ def test_a_bulk_load_inserts_skipped_the_items_whose_output_is_listed_and_skip_l
         loader.add(record.record() for record in items(2, start=2))
         assert _skip(ledger) == 3
 
-    rows = {row.item_id: row for row in ledger.iter_items()}
-    assert [str(rows[f"id-{n:06d}"].state) for n in range(4)] == [
+    states, rows = _rows(ledger, 4)
+    assert states == [
         "pending", "skipped", "skipped", "skipped",
     ]  # fmt: skip
     loaded = rows["id-000001"]
