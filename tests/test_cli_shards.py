@@ -71,9 +71,9 @@ def test_status_text_names_a_shard_ledger_that_a_run_is_writing(demo: Path) -> N
     assert any(line.startswith(f"  shard 1 of 2: {_ledger(demo, 1)}: no ledger") for line in lines)
 
 
-def test_report_reads_every_shard_and_names_the_missing_one_on_stderr(demo: Path) -> None:
+def test_report_reads_every_shard_names_the_missing_one_and_exits_incomplete(demo: Path) -> None:
     result = CliRunner().invoke(cli, ["report", str(demo), "--shards", "2"])
-    assert result.exit_code == 0
+    assert result.exit_code == 75
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     with Ledger.open(_ledger(demo, 0)) as db:
         assert len(rows) == db.total() > 0
@@ -82,6 +82,19 @@ def test_report_reads_every_shard_and_names_the_missing_one_on_stderr(demo: Path
         f"picjobs: warning: shard 1 of 2: {_ledger(demo, 1)}: no ledger (the shard has not run"
         " yet, or its ledger is elsewhere)"
     ]
+
+
+def test_report_of_a_shard_being_written_by_a_run_warns_and_exits_zero(demo: Path) -> None:
+    last = CliRunner().invoke(cli, ["run", "--quiet", "--shard", "1/2", str(demo)])
+    assert last.exit_code == 0, last.output
+    with Ledger.open(_ledger(demo, 0)) as db:
+        db.lock()
+        db.start_run(os.getpid(), socket.gethostname(), {})
+        result = CliRunner().invoke(cli, ["report", str(demo), "--shards", "2"])
+    assert result.exit_code == 0
+    assert result.stderr.startswith(
+        f"picjobs: warning: shard 0 of 2: {_ledger(demo, 0)}: being written by a run (pid"
+    )
 
 
 def test_report_of_all_shards_covers_every_object_once_after_the_last_shard_runs(

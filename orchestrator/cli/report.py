@@ -14,6 +14,7 @@ import click
 
 from orchestrator.cli._common import errors, ledger_option, load, manifest_argument, open_output
 from orchestrator.exceptions import UsageError
+from orchestrator.exit_codes import ExitCode
 from orchestrator.htmlreport import render_html
 from orchestrator.ledger import ItemRow, Ledger, State
 from orchestrator.report import failed_manifest, status, summary_line, write_report
@@ -95,7 +96,7 @@ def report_command(
 
     With --format html: one self-contained page of counts, charts and failures.
     With --shards N, the items of all N shard ledgers; a shard ledger that is missing or being
-    written by a run is named on stderr.
+    written by a run is named on stderr, and a missing or unreadable one makes the exit code 75.
     """
     with errors():
         if fmt == "html" and (output is None or failed_only):
@@ -108,6 +109,9 @@ def report_command(
                 _write(merged, out, fmt, failed_only, with_output=len(manifest.jobs) == 1)
             for problem in merged.problems:
                 click.echo(f"picjobs: warning: {problem}", err=True)
+            if any(p.condition != "running" for p in merged.problems):
+                # A report that lacks whole shards must not pass for the night's full account.
+                sys.exit(ExitCode.INCOMPLETE)
             return
         if not manifest.ledger_path.exists():
             raise UsageError(f"{manifest.ledger_path}: no ledger yet; run the manifest first")
