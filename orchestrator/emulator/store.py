@@ -64,7 +64,7 @@ class Bucket:
         self.appid = match.group(1) if match else "1250000000"
         self._sorted: list[bytes] = []
         self._objects: dict[str, ObjectMeta] = {}
-        self._files = Files(root / RESERVED_DIR / "tmp")
+        self._files = Files(root / RESERVED_DIR)
         self.scan()
 
     # ------------------------------------------------------------------ index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,8 @@ def test_a_missing_file_or_a_folder_is_an_os_error(tmp_path: Path) -> None:
         read_file(tmp_path, 10)
 
 
-def test_a_write_replaces_the_file_and_leaves_no_scratch_file(tmp_path: Path) -> None:
-    files = Files(tmp_path / ".scratch")
+def test_a_write_replaces_the_file_and_leaves_one_empty_scratch_folder(tmp_path: Path) -> None:
+    files = Files(tmp_path / ".reserved")
     target = tmp_path / "a" / "b.jpg"
 
     files.write(target, b"first")
@@ -37,11 +38,27 @@ def test_a_write_replaces_the_file_and_leaves_no_scratch_file(tmp_path: Path) ->
 
     assert target.read_bytes() == b"second"
     assert written.st_size == 6
-    assert list((tmp_path / ".scratch").iterdir()) == []
+    [scratch] = (tmp_path / ".reserved").iterdir()
+    assert list(scratch.iterdir()) == []
+
+
+def test_empty_scratch_folders_of_earlier_processes_are_removed(tmp_path: Path) -> None:
+    reserved = tmp_path / ".reserved"
+    (reserved / "tmp").mkdir(parents=True)
+    (reserved / "tmp-1-dead").mkdir()
+    (reserved / "tmp-2-busy").mkdir()
+    (reserved / "tmp-2-busy" / "t0").write_bytes(b"half")
+    (reserved / "objects").mkdir()
+
+    Files(reserved).write(tmp_path / "x.jpg", b"x")
+
+    left = {p.name for p in reserved.iterdir()} - {"objects", "tmp-2-busy"}
+    assert (reserved / "objects").is_dir() and (reserved / "tmp-2-busy" / "t0").is_file()
+    assert len(left) == 1 and left.pop().startswith(f"tmp-{os.getpid()}-")
 
 
 def test_a_folder_removed_by_hand_is_made_again(tmp_path: Path) -> None:
-    files = Files(tmp_path / ".scratch")
+    files = Files(tmp_path / ".reserved")
     files.write(tmp_path / "a" / "1.jpg", b"1")
     (tmp_path / "a" / "1.jpg").unlink()
     (tmp_path / "a").rmdir()
