@@ -12,7 +12,7 @@ the previous run delete thousands of files, creating 1,000 small files cost 0.75
 system time; in a quiet group, 0.05-0.07 s. So each Files makes a scratch folder of its own,
 under a unique name, in the bucket's reserved folder marked as a top of a tree (`chattr +T`,
 best effort): ext4 then places it by a hash of its name, in a group of its own. Empty scratch
-folders of earlier processes are removed.
+folders of processes that have ended are removed.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ class Files:
         self._reserved.mkdir(parents=True, exist_ok=True)
         _mark_top_of_tree(self._reserved)
         for old in self._reserved.glob("tmp*"):
-            if old != self._scratch:
-                with contextlib.suppress(OSError):  # not empty: another emulator's, in use
+            if old != self._scratch and _abandoned(old.name):
+                with contextlib.suppress(OSError):  # not empty: kept
                     old.rmdir()
         self._scratch.mkdir(exist_ok=True)
         self.folders.add(self._scratch)
@@ -113,6 +113,25 @@ class Files:
                 return os.open(name, _CREATE, 0o600), name
             except FileExistsError:
                 continue
+
+
+def _abandoned(name: str) -> bool:
+    """Whether a scratch folder is no live emulator's: made by this process (for a bucket it
+    has rescanned since) or by one that has ended. Another's stays, lest a write of theirs find
+    its folder gone."""
+    _, _, rest = name.partition("-")
+    pid_text = rest.partition("-")[0]
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return True
+    if sys.platform == "win32":  # os.kill(pid, 0) would send it CTRL_C_EVENT
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, someone else's
+        return False
+    return False
 
 
 def _mark_top_of_tree(folder: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,19 +44,26 @@ def test_a_write_replaces_the_file_and_leaves_one_empty_scratch_folder(tmp_path:
     assert list(scratch.iterdir()) == []
 
 
-def test_empty_scratch_folders_of_earlier_processes_are_removed(tmp_path: Path) -> None:
+def test_empty_scratch_folders_of_ended_processes_are_removed(tmp_path: Path) -> None:
     reserved = tmp_path / ".reserved"
-    (reserved / "tmp").mkdir(parents=True)
-    (reserved / "tmp-1-dead").mkdir()
-    (reserved / "tmp-2-busy").mkdir()
-    (reserved / "tmp-2-busy" / "t0").write_bytes(b"half")
-    (reserved / "objects").mkdir()
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    kept = [f"tmp-{os.getppid()}-alive", f"tmp-{ended}-busy", "objects"]
+    gone = ["tmp", f"tmp-{ended}-dead", f"tmp-{os.getpid()}-rescanned"]
+    for name in kept + gone:
+        (reserved / name).mkdir(parents=True)
+    (reserved / f"tmp-{ended}-busy" / "t0").write_bytes(b"half")
 
     Files(reserved).write(tmp_path / "x.jpg", b"x")
 
-    left = {p.name for p in reserved.iterdir()} - {"objects", "tmp-2-busy"}
-    assert (reserved / "objects").is_dir() and (reserved / "tmp-2-busy" / "t0").is_file()
-    assert len(left) == 1 and left.pop().startswith(f"tmp-{os.getpid()}-")
+    left = {p.name for p in reserved.iterdir()}
+    assert set(kept) <= left and not set(gone) & left
+    [ours] = left - set(kept)
+    assert ours.startswith(f"tmp-{os.getpid()}-")
 
 
 def test_a_folder_removed_by_hand_is_made_again(tmp_path: Path) -> None:
