@@ -1,8 +1,9 @@
 """Scenario 13: the emulator's CPU per job on its default path.
 
 `picjobs emulator` runs as it is started by hand (default flags but a free port and the bucket
-name; signatures checked; instant jobs; no image cache), its data on the ordinary disk beside
-the work directory, not on tmpfs. `picjobs run` then submits `Sizes.emulator_jobs` jobs of 4x4
+name; signatures checked; instant jobs; not the benchmarks' `--cache-images`, only what the
+emulator remembers by itself: the image work of inputs of up to 64 KiB, by their bytes and the
+rule), its data on the ordinary disk beside the work directory, not on tmpfs. `picjobs run` then submits `Sizes.emulator_jobs` jobs of 4x4
 JPEGs through it, unthrottled. The figure is the emulator process's own CPU (user + system from
 /proc, not wall time: the machine may be busy) over the run, divided by the jobs.
 """

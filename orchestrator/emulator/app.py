@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import random
 import re
 import time
 import uuid
@@ -111,7 +112,8 @@ class Emulator:
         return found
 
     def request_id(self) -> str:
-        raw = f"{int(time.time()):x}_{uuid.uuid4().hex[:8]}_{next(self._request_ids)}"
+        # Unique by the counter; the random part only has to look like CI's.
+        raw = f"{int(time.time()):x}_{random.getrandbits(32):08x}_{next(self._request_ids)}"
         return base64.b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -302,13 +304,8 @@ async def _serve(call: Call) -> web.StreamResponse:
         stats.fault(route, fault.value)
     if fault is Fault.RESET_BEFORE:
         return _drop(request)
-    injected: dict[Fault, ApiError] = {
-        Fault.ERROR_500: InternalError("injected fault"),
-        Fault.ERROR_503: ServiceUnavailable(),
-        Fault.ERROR_429: CISlowDown() if call.ci else COSSlowDown(),
-    }
-    if fault in injected:
-        return error_response(call, injected[fault])
+    if fault in _INJECTED:
+        return error_response(call, _INJECTED[fault](call.ci))
     try:
         _admit(call)
         if emulator.credentials is not None or emulator.issuer is not None:
@@ -344,6 +341,13 @@ async def _serve(call: Call) -> web.StreamResponse:
         if _hung_up(request):
             return _Dropped()
     return response
+
+
+_INJECTED: dict[Fault, Callable[[bool], ApiError]] = {
+    Fault.ERROR_500: lambda ci: InternalError("injected fault"),
+    Fault.ERROR_503: lambda ci: ServiceUnavailable(),
+    Fault.ERROR_429: lambda ci: CISlowDown() if ci else COSSlowDown(),
+}
 
 
 async def _silence(request: web.Request, seconds: float) -> None:

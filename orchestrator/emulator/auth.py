@@ -13,10 +13,13 @@ signing window is checked against real time, not the emulator's advanced clock, 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import hmac
+import re
 from collections.abc import Callable, Iterable, Mapping
 
-from orchestrator.cloud.signing import Credentials, authorization, parse_authorization, uri_encode
+from orchestrator.cloud.signing import Credentials, key_time, parse_authorization, uri_encode
 from orchestrator.emulator.errors import (
     AccessDenied,
     ApiError,
@@ -43,6 +46,8 @@ _FIELDS = (
 )
 _TOKEN_HEADERS = ("x-ci-security-token", "x-cos-security-token")
 _MAX_SKEW = 900
+# What uri_encode leaves as it is.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 def _fail(ci: bool, ci_error: ApiError, cos_error: ApiError) -> ApiError:
@@ -68,11 +73,11 @@ def verify(
     signable: dict[str, tuple[str, str]] = {}
     for name, value in headers:
         header_map.setdefault(name.lower(), value)
-        signable.setdefault(uri_encode(name).lower(), (name, value))
+        signable.setdefault(_canonical_name(name), (name, value))
     # Canonical (encoded, lower-cased) name -> the name and value as received.
     query: dict[str, tuple[str, str]] = {}
     for name, value in param_list:
-        query.setdefault(uri_encode(name).lower(), (name, value))
+        query.setdefault(_canonical_name(name), (name, value))
     query_map = {canonical: value for canonical, (_, value) in query.items()}
 
     fields = _authorization_fields(header_map, query_map, ci=ci)
@@ -102,23 +107,39 @@ def verify(
             raise _fail(ci, InvalidAuthorization(), SignatureDoesNotMatch())
         original, value = query[name]
         signed_params[original] = value
-    expected = parse_authorization(
-        authorization(
-            method,
-            path,
-            signed_params,
-            signed_headers,
-            credentials,
-            start,
-            end,
-            sign_all_headers=True,
-        )
+    kt = key_time(start, end)
+    http_string = (
+        f"{method.lower()}\n{path}\n{_canonical(signed_params)}\n{_canonical(signed_headers)}\n"
     )
-    if not hmac.compare_digest(expected["q-signature"], fields["q-signature"].lower()):
+    string_to_sign = f"sha1\n{kt}\n{hashlib.sha1(http_string.encode()).hexdigest()}\n"
+    expected = hmac.digest(_sign_key(credentials.secret_key, kt), string_to_sign.encode(), "sha1")
+    if not hmac.compare_digest(expected.hex(), fields["q-signature"].lower()):
         raise _fail(ci, InvalidAuthorization(), SignatureDoesNotMatch())
 
     if credentials.token is not None:
         _check_token(credentials.token, header_map, query_map, header_names, param_names, ci=ci)
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_name(name: str) -> str:
+    """A header or parameter name as a signature lists it (percent-encoded, lower-cased)."""
+    return uri_encode(name).lower()
+
+
+def _encoded(value: str) -> str:
+    return value if _UNRESERVED.fullmatch(value) else uri_encode(value)
+
+
+def _canonical(pairs: Mapping[str, str]) -> str:
+    """The signed headers or parameters as their part of the signed string (ci-api.md §9)."""
+    encoded = sorted((_canonical_name(name), _encoded(value)) for name, value in pairs.items())
+    return "&".join(f"{name}={value}" for name, value in encoded)
+
+
+@functools.lru_cache(maxsize=64)
+def _sign_key(secret_key: str, kt: str) -> bytes:
+    """The SignKey of a key time: the same for every request a client signs in one window."""
+    return hmac.new(secret_key.encode(), kt.encode(), hashlib.sha1).hexdigest().encode()
 
 
 def _authorization_fields(
@@ -141,20 +162,18 @@ def _authorization_fields(
 
 
 def _window(fields: Mapping[str, str], *, ci: bool) -> tuple[int, int]:
-    malformed = _fail(
-        ci,
-        InvalidAuthorization("q-sign-time is malformed"),
-        AccessDenied("q-sign-time is malformed."),
-    )
-    if fields["q-key-time"] != fields["q-sign-time"]:
-        raise malformed
     start_text, sep, end_text = fields["q-sign-time"].partition(";")
-    if not (sep and start_text.isdigit() and end_text.isdigit()):
-        raise malformed
-    start, end = int(start_text), int(end_text)
-    if start > end:
-        raise malformed
-    return start, end
+    if (
+        fields["q-key-time"] != fields["q-sign-time"]
+        or not (sep and start_text.isdigit() and end_text.isdigit())
+        or int(start_text) > int(end_text)
+    ):
+        raise _fail(
+            ci,
+            InvalidAuthorization("q-sign-time is malformed"),
+            AccessDenied("q-sign-time is malformed."),
+        )
+    return int(start_text), int(end_text)
 
 
 def _check_token(

@@ -34,6 +34,7 @@ from orchestrator.emulator.errors import (
     NoSuchKey,
     QueueSaturated,
 )
+from orchestrator.emulator.imagework import ImageWork
 from orchestrator.emulator.model import (
     Job,
     JobRequest,
@@ -179,6 +180,7 @@ class Backend:
         self._initial_settings = settings or Settings()
         self._initial_templates = templates
         self.clock = Clock()
+        self.image_work = ImageWork()
         self._reset_state()
 
     def _only_bucket(self) -> str:
@@ -664,8 +666,8 @@ class Backend:
             )
         meta, data = found
         try:
-            processed = imaging.process(data, job.rule)
-            original = imaging.image_info(data) if job.is_pic_info else None
+            processed = self.image_work.process(data, job.rule)
+            original = self.image_work.info(data) if job.is_pic_info else None
         except imaging.RuleError as exc:
             raise _JobFailure("InvalidArgument", str(exc)) from None
         except imaging.ImageDecodeError as exc:

@@ -33,7 +33,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from lxml import etree
 
-from orchestrator.emulator import wire
+from orchestrator.emulator import jobxml, wire
 from orchestrator.emulator.backend import Backend
 from orchestrator.emulator.model import Job, Notification
 
@@ -69,7 +69,7 @@ def _ordered(node: etree._Element, order: tuple[str, ...]) -> None:
 def _xml_tree(job: Job) -> etree._Element:
     root = etree.Element("Response")
     etree.SubElement(root, "EventName").text = "TaskFinish"
-    detail = wire.job_detail(root, job)
+    detail = jobxml.job_detail(root, job)
     _ordered(detail, _DETAIL_ORDER)
     operation = detail.find("Operation")
     if operation is not None:

@@ -133,6 +133,9 @@ class Draw(NamedTuple):
     hold: float = 0.0
 
 
+_UNHARMED = Draw(Fault.NONE)
+
+
 class FaultInjector:
     """Draws the fault for each request from a configuration and its own RNG."""
 
@@ -142,12 +145,18 @@ class FaultInjector:
     def configure(self, config: FaultConfig) -> None:
         self.config = config
         self._rng = random.Random(config.seed)
+        # Nothing to inject: no draws (the next configure reseeds the RNG anyway).
+        self._quiet = not (
+            config.latency
+            or config.latency_after
+            or any(config.fraction(outcome) for outcome in _OUTCOMES)
+        )
 
     def draw(self, route: str, *, ci: bool) -> Draw:
         """The outcome for one request and the latency to add before or after it."""
         config = self.config
-        if not config.covers(route, ci=ci):
-            return Draw(Fault.NONE)
+        if self._quiet or not config.covers(route, ci=ci):
+            return _UNHARMED
         delay = hold = 0.0
         if config.latency or config.latency_after:
             roll = self._rng.random()

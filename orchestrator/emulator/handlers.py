@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from orchestrator.emulator import wire
+from orchestrator.emulator import jobxml, wire
 from orchestrator.emulator.backend import JobQuery
 from orchestrator.emulator.errors import InvalidArgument, InvalidDelimiter, RequestEntityTooLarge
 from orchestrator.emulator.model import JobState, QueueState, parse_ci_time
@@ -62,19 +62,19 @@ def _int(text: str, what: str, low: int, high: int | None = None) -> int:
 async def submit_pic_job(call: Call) -> web.StreamResponse:
     request = wire.job_request(wire.parse_body(await _xml_body(call)))
     job = call.backend.submit(call.bucket, request, queue_required=True)
-    return call.xml(wire.jobs_body([job]))
+    return call.xml(jobxml.jobs_body([job]))
 
 
 async def submit_job(call: Call) -> web.StreamResponse:
     request = wire.job_request(wire.parse_body(await _xml_body(call)))
     job = call.backend.submit(call.bucket, request, queue_required=False)
-    return call.xml(wire.jobs_body([job]))
+    return call.xml(jobxml.jobs_body([job]))
 
 
 async def describe_pic_jobs(call: Call) -> web.StreamResponse:
     ids = [job_id for job_id in call.match["ids"].split(",") if job_id]
     found, missing = call.backend.describe(call.bucket, ids)
-    return call.xml(wire.jobs_body(found, missing=missing))
+    return call.xml(jobxml.jobs_body(found, missing=missing))
 
 
 def _job_query(query: dict[str, str]) -> JobQuery:
@@ -117,7 +117,7 @@ def _job_query(query: dict[str, str]) -> JobQuery:
 
 async def list_pic_jobs(call: Call) -> web.StreamResponse:
     jobs, next_token = call.backend.list_jobs(call.bucket, _job_query(call.query))
-    return call.xml(wire.jobs_body(jobs, next_token=next_token))
+    return call.xml(jobxml.jobs_body(jobs, next_token=next_token))
 
 
 async def cancel_job(call: Call) -> web.StreamResponse:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -34,7 +36,13 @@ def ci_time(timestamp: float | None) -> str:
     """CI's time format, e.g. 2022-07-18T15:16:43+0800; `-` while not set."""
     if timestamp is None:
         return "-"
-    return datetime.fromtimestamp(timestamp, CI_TIMEZONE).strftime(_CI_TIME_FORMAT)
+    return _ci_second(math.floor(timestamp))
+
+
+@functools.lru_cache(maxsize=1024)
+def _ci_second(second: int) -> str:
+    # A job answer shows three of these, most of them of the same few seconds.
+    return datetime.fromtimestamp(second, CI_TIMEZONE).strftime(_CI_TIME_FORMAT)
 
 
 def parse_ci_time(text: str) -> float:

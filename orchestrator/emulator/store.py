@@ -1,22 +1,15 @@
 """Buckets as folders: `DATA_DIR/<BucketName-APPID>/<key>`, with a sorted in-memory index.
 
-Key rules follow COS's object naming: a key is non-empty UTF-8 of at most 850 bytes, must not
-start with `/` and must not contain C0 control characters other than tab, LF and CR (COS refuses CAN,
-EM, SUB and ESC; the rest could not be listed in XML). Anything else is
-a valid key, including `&<>"'`, spaces, `%`, `+`, `#`, `?` and unicode.
-
-A key maps to the file at the same relative path when it can: every `/`-separated component is
-non-empty, is not `.` or `..`, holds no NUL and fits in 255 bytes, the first component is not the
-emulator's reserved folder, and no file or folder of another key is in the way (keys `a` and
-`a/b` cannot both be files). Every other key is stored in the reserved folder `.picjobs-emulator`
-under the SHA-256 of the key, beside a `.key` file holding the exact key, so it is still listed
-and readable under that key.
+A key is stored at the file of the same relative path when objects.natural_parts allows it and
+no file or folder of another key is in the way (keys `a` and `a/b` cannot both be files). Every
+other key is stored in the reserved folder `.picjobs-emulator` under the SHA-256 of the key,
+beside a `.key` file holding the exact key, so it is still listed and readable under that key.
 
 The folder is the truth; the index only makes listing fast. A read or HEAD looks at the file itself
 (one stat), so a file added, changed or removed by hand is seen at once. A listing first checks the
 modification time of the folders its page can come from and reads again only those that changed,
 so it sees added and removed files at a cost that does not grow with the number of objects.
-Which folders changed is folders.py's business.
+Which folders changed is folders.py's business; writing files whole is files.py's.
 
 The index keeps keys sorted by their UTF-8 bytes, the order COS lists in.
 """
@@ -24,19 +17,24 @@ The index keeps keys sorted by their UTF-8 bytes, the order COS lists in.
 from __future__ import annotations
 
 import bisect
-import functools
 import hashlib
-import itertools
-import os
 import re
 import stat
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.emulator.errors import InvalidURI, KeyTooLong
+from orchestrator.emulator.files import Files, read_file
 from orchestrator.emulator.folders import Changes, FolderTree
+from orchestrator.emulator.objects import (
+    RESERVED_DIR,
+    Listing,
+    ObjectMeta,
+    check_key,
+    cos_time,
+    etag_of,
+    natural_parts,
+    valid_bucket_name,
+)
 
 __all__ = [
     "RESERVED_DIR",
@@ -49,93 +47,11 @@ __all__ = [
     "valid_bucket_name",
 ]
 
-MAX_KEY_BYTES = 850
-MAX_COMPONENT_BYTES = 255
-RESERVED_DIR = ".picjobs-emulator"
-# COS refuses CAN, EM, SUB and ESC; the other C0 controls but tab, LF and CR cannot be listed
-# in XML, so they are refused too.
-_FORBIDDEN_KEY_CHARS = frozenset(chr(c) for c in range(32)) - frozenset("\t\n\r")
-_BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _APPID = re.compile(r"-(\d+)$")
 # Above every byte that occurs in UTF-8, so `prefix + _HIGH` sorts after every key with `prefix`.
 _HIGH = b"\xff"
 # Index changes up to this many keys are inserted one by one, more are merged by a sort.
 _FEW = 64
-
-
-def valid_bucket_name(name: str) -> bool:
-    return _BUCKET_NAME.fullmatch(name) is not None
-
-
-def check_key(key: str) -> None:
-    """Raise InvalidURI or KeyTooLong unless `key` is a valid object key."""
-    if not key:
-        raise InvalidURI("the object key is empty")
-    if key.startswith("/"):
-        raise InvalidURI("an object key must not start with '/'")
-    if len(key.encode()) > MAX_KEY_BYTES:
-        raise KeyTooLong()
-    if not _FORBIDDEN_KEY_CHARS.isdisjoint(key):
-        raise InvalidURI("the object key contains an unsupported control character")
-
-
-def cos_time(timestamp: float) -> str:
-    """COS's LastModified format, whole seconds as COS shows them: 2020-12-10T03:37:30.000Z."""
-    return _cos_second(int(timestamp))
-
-
-@functools.lru_cache(maxsize=4096)
-def _cos_second(second: int) -> str:
-    # A listing page formats 1,000 of these, most of them of a few seconds: formatting each
-    # was a third of the emulator's time per page.
-    t = time.gmtime(second)
-    return f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d}T{t[3]:02d}:{t[4]:02d}:{t[5]:02d}.000Z"
-
-
-@dataclass(slots=True)
-class ObjectMeta:
-    key: str
-    path: Path
-    size: int
-    mtime: float
-    _etag: str | None = field(default=None, repr=False)
-
-    @property
-    def etag(self) -> str:
-        """The quoted MD5 of the content, computed once."""
-        if self._etag is None:
-            digest = hashlib.md5(usedforsecurity=False)
-            with self.path.open("rb") as stream:
-                for chunk in iter(lambda: stream.read(1 << 20), b""):
-                    digest.update(chunk)
-            self._etag = f'"{digest.hexdigest()}"'
-        return self._etag
-
-    @property
-    def last_modified(self) -> str:
-        return cos_time(self.mtime)
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    """One page of a v1 listing; `next_marker` is empty unless `truncated`."""
-
-    contents: list[ObjectMeta]
-    common_prefixes: list[str]
-    truncated: bool
-    next_marker: str
-
-
-def _natural_parts(key: str) -> list[str] | None:
-    parts = key.split("/")
-    if parts[0] == RESERVED_DIR:
-        return None
-    for part in parts:
-        if part in ("", ".", "..") or "\0" in part:
-            return None
-        if len(os.fsencode(part)) > MAX_COMPONENT_BYTES:
-            return None
-    return parts
 
 
 class Bucket:
@@ -148,11 +64,7 @@ class Bucket:
         self.appid = match.group(1) if match else "1250000000"
         self._sorted: list[bytes] = []
         self._objects: dict[str, ObjectMeta] = {}
-        # Folders known to exist: on a VM every mkdir or stat is a system call that costs as much
-        # as the rest of a small write. Forgotten on a rescan, or when a write finds one gone.
-        self._folders: set[Path] = set()
-        self._scratch = root / RESERVED_DIR / "tmp"
-        self._scratch_names = itertools.count()
+        self._files = Files(root / RESERVED_DIR)
         self.scan()
 
     # ------------------------------------------------------------------ index
@@ -160,7 +72,7 @@ class Bucket:
     def scan(self) -> None:
         """Rebuild the index from the folder."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._folders = set()
+        self._files.folders.clear()
         self._objects = {}
         self._sorted = []
         self._tree = FolderTree(self.root, RESERVED_DIR)
@@ -213,7 +125,7 @@ class Bucket:
         """Index the file at `key`'s own path if there is one, for a key not in the index."""
         if key in self._objects:
             return self._objects[key]
-        parts = _natural_parts(key)
+        parts = natural_parts(key)
         if parts is None:
             return None
         path = self.root.joinpath(*parts)
@@ -286,21 +198,19 @@ class Bucket:
         if meta is None:
             return None
         try:
-            data = meta.path.read_bytes()
+            data = read_file(meta.path, meta.size)
         except OSError:  # removed by hand since the stat
             self._forget(key)
             return None
-        if meta._etag is None:  # spares reading the file again for its ETag
-            meta._etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+        meta.remember_content(data)
         return meta, data
 
     def write(self, key: str, data: bytes) -> ObjectMeta:
         check_key(key)
         meta = self._objects.get(key)
         path = meta.path if meta is not None else self._place(key)
-        stat = self._atomic_write(path, data)
-        new = ObjectMeta(key, path, stat.st_size, stat.st_mtime)
-        new._etag = f'"{hashlib.md5(data, usedforsecurity=False).hexdigest()}"'
+        written = self._files.write(path, data)
+        new = ObjectMeta(key, path, written.st_size, written.st_mtime, etag_of(data))
         if meta is None:
             bisect.insort(self._sorted, key.encode())
             if path == self.root / key:
@@ -309,7 +219,7 @@ class Bucket:
         return new
 
     def _place(self, key: str) -> Path:
-        parts = _natural_parts(key)
+        parts = natural_parts(key)
         if parts is not None:
             path = self.root.joinpath(*parts)
             if self._free(path):
@@ -317,7 +227,7 @@ class Bucket:
         digest = hashlib.sha256(key.encode()).hexdigest()
         folder = self.root / RESERVED_DIR / "objects"
         folder.mkdir(parents=True, exist_ok=True)
-        self._atomic_write(folder / f"{digest}.key", key.encode())
+        self._files.write(folder / f"{digest}.key", key.encode())
         return folder / digest
 
     def _free(self, path: Path) -> bool:
@@ -325,40 +235,11 @@ class Bucket:
         if path.exists():
             return False
         parent = path.parent
-        while parent != self.root and parent not in self._folders:
+        while parent != self.root and parent not in self._files.folders:
             if parent.exists() and not parent.is_dir():
                 return False
             parent = parent.parent
         return True
-
-    def _atomic_write(self, path: Path, data: bytes) -> os.stat_result:
-        """Write `path` whole or not at all; return its stat."""
-        try:
-            return self._write_replacing(path, data)
-        except FileNotFoundError:  # a folder removed by hand since we made it
-            self._folders.clear()
-            return self._write_replacing(path, data)
-
-    def _write_replacing(self, path: Path, data: bytes) -> os.stat_result:
-        scratch = self._scratch
-        for folder in (path.parent, scratch):
-            if folder not in self._folders:
-                folder.mkdir(parents=True, exist_ok=True)
-                self._folders.add(folder)
-        fd, tmp = _scratch_file(scratch, self._scratch_names)
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                stat = os.fstat(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return stat
 
     def _forget(self, key: str) -> None:
         if self._objects.pop(key, None) is not None:
@@ -452,17 +333,3 @@ class Store:
                 raise ValueError(f"not a valid bucket name: {name!r}")
             found = self._buckets[name] = Bucket(name, self.data_dir / name)
         return found
-
-
-def _scratch_file(folder: Path, names: Iterator[int]) -> tuple[int, str]:
-    """A new file of our own in `folder`, opened for writing (mode 0600, as mkstemp makes it).
-
-    Named by process and a counter rather than by tempfile's random names: cheaper, and the
-    exclusive create still keeps two emulators sharing a folder apart."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    while True:
-        name = os.path.join(folder, f"tmp{os.getpid()}-{next(names)}")
-        try:
-            return os.open(name, flags, 0o600), name
-        except FileExistsError:
-            continue

@@ -172,3 +172,17 @@ async def test_control_endpoints_need_no_signature(client: Client) -> None:
     stats = await client.control("GET", "stats")
 
     assert stats["jobs_created"] == 0
+
+
+async def test_a_wrong_key_fails_in_a_window_the_right_key_was_just_accepted_in(
+    client: Client,
+) -> None:
+    now = int(time.time())
+    window = (now - 60, now + 600)
+
+    assert (await ci_call(client, window=window))[0] == 200
+    assert (await ci_call(client, window=window, credentials=WRONG_KEY))[:2] == (
+        401,
+        "InvalidAuthorization",
+    )
+    assert (await ci_call(client, window=(now - 61, now + 600)))[0] == 200

@@ -21,5 +21,5 @@ def _escaped_as_before(text: str) -> str:
 
 @pytest.mark.parametrize("text", TEXTS + [chr(c) for c in range(128)])
 def test_text_is_escaped_and_url_encoded_as_without_the_shortcut(text: str) -> None:
-    assert wire._xml_text(text) == _escaped_as_before(text)
+    assert wire.xml_text(text) == _escaped_as_before(text)
     assert wire.url_encode(text) == quote(text, safe="/-_.~")
