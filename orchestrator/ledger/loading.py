@@ -12,10 +12,9 @@ from orchestrator.exceptions import OutputCollision
 from orchestrator.items import Item, ItemRecord
 from orchestrator.ledger.errors import translating
 from orchestrator.ledger.jobs import JOB_NAME_SQL
-from orchestrator.ledger.outputs import OUTPUTS_TABLE, SkipRule
-from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
-from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, SUCCESS, sql_list
-from orchestrator.ledger.store import Store
+from orchestrator.ledger.outputs import OUTPUTS_TABLE, Outputs, SkipRule
+from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, LOG_INDEX, foreign_keys_off
+from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, SUCCESS, Outcome, sql_list
 from orchestrator.manifest.model import DEFAULT_JOB
 
 __all__ = ["Loader", "Loading", "RefreshChanged"]
@@ -53,7 +52,7 @@ _RELABEL: Final = (
 RefreshChanged = bool | frozenset[str | None]
 
 
-class Loading(Store):
+class Loading(Outputs):
     """The planning part of a Ledger."""
 
     def add_items(
@@ -88,8 +87,9 @@ class Loading(Store):
         and a collision rolls back only the uncommitted part: what was committed is valid.
 
         With `skip` rules, a bulk load inserts an item whose output `temp.outputs` holds already
-        skipped (as `Outputs.skip_listed` would skip it, which logs it): rewriting a million
-        rows afterwards costs twice their insert. Into a ledger that has items they do nothing.
+        skipped (as `Outputs.skip_listed` would skip it): rewriting a million rows afterwards
+        costs twice their insert. It logs every skip as it ends, the log's index built once
+        after them. Into a ledger that has items the rules do nothing.
         """
         self._claim_floor = None
         with translating(self.path, "write ledger"):
@@ -105,10 +105,30 @@ class Loading(Store):
                 self._conn.execute(f"DROP INDEX {name}")
             if skip:
                 self._conn.execute(OUTPUTS_TABLE)
-            loader = Loader(self, refresh_changed=refresh_changed, bulk=True, skip=skip)
-            yield loader
-            self._build_bulk_indexes()
+            self._loaded_skips = {} if skip else None
+            try:
+                loader = Loader(self, refresh_changed=refresh_changed, bulk=True, skip=skip)
+                yield loader
+                self._build_bulk_indexes()
+                if skip:
+                    self._log_loaded_skips()
+            finally:
+                self._loaded_skips = None
             loader.added = self._scalar("SELECT count(*) FROM items")
+
+    def _log_loaded_skips(self) -> None:
+        """A skip in the log of every item skipped in this bulk load (into an empty ledger),
+        written in one pass with the log's index built after them: a million inserts at
+        random places in that index cost minutes, and in id order a sort of the items."""
+        conn = self._conn
+        if conn.execute(f"SELECT 1 FROM items WHERE state = '{SKIPPED}' LIMIT 1").fetchone():
+            conn.execute(f"DROP INDEX {LOG_INDEX[0]}")
+            conn.execute(
+                "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
+                f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', code, message, "
+                f"coalesce(finished_at, updated_at) FROM items WHERE state = '{SKIPPED}'"
+            )
+            conn.execute(LOG_INDEX[1])
 
     def _build_bulk_indexes(self) -> None:
         conn = self._conn
@@ -232,6 +252,7 @@ class Loader:
         self._pending: list[ItemRecord] = []
         self._now = ledger._now()
         self._skip = _skipping_select(skip, self._now) if skip else None
+        self._counted = 0  # rowid up to which `_count_skips` counted
         self.added = 0
 
     def add(self, records: Iterable[ItemRecord]) -> None:
@@ -241,12 +262,30 @@ class Loader:
                 for chunk in _chunks(records, _CHUNK):
                     for sql, params in _insert_new(chunk, self._now, self._skip):
                         conn.execute(sql, params)
+                    if self._skip is not None:
+                        self._count_skips(conn)
                 return
             self._pending.extend(records)
             while len(self._pending) >= _CHUNK * _CHUNKS_PER_COMMIT:
                 group = self._pending[: _CHUNK * _CHUNKS_PER_COMMIT]
                 del self._pending[: _CHUNK * _CHUNKS_PER_COMMIT]
                 self.added += self._ledger._add_group(group, self._insert, self._relabel)
+
+    def _count_skips(self, conn: sqlite3.Connection) -> None:
+        """Count the items just inserted skipped, per job (see `Outputs.skip_listed`): rows
+        this bulk load added since the last count, found by rowid."""
+        counts = self._ledger._loaded_skips
+        assert counts is not None
+        rows = conn.execute(
+            "SELECT job, output_bucket, count(*), count(*) - count(last_modified) FROM items "
+            f"WHERE rowid > ? AND state = '{SKIPPED}' GROUP BY job, output_bucket",
+            (self._counted,),
+        ).fetchall()
+        self._counted = conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0
+        for job, bucket, skipped, unknown in rows:
+            count = counts.setdefault((job, bucket), [0, 0])
+            count[0] += skipped
+            count[1] += unknown
 
     def _insert_for(self, job: str | None) -> str:
         """The INSERT for the items of the job labelled `job`."""

@@ -59,15 +59,17 @@ _SKIPPED_BEFORE: Final = (
     f"WHERE a.item_id = {{t}}.item_id AND a.outcome = '{Outcome.SKIPPED}')"
 )
 
-# Skipped items of one job without a skip in their log: skipped just now.
-_UNLOGGED: Final = (
-    f"{{t}}.state = '{SKIPPED}' AND {{t}}.job IS :job AND {{t}}.output_bucket = :bucket "
-    f"AND NOT {_SKIPPED_BEFORE}"
-)
+# The rowids of the items `skip_listed` is skipping, to log exactly those.
+_SKIPPING_TABLE: Final = "CREATE TEMP TABLE IF NOT EXISTS skipping (id INTEGER PRIMARY KEY)"
 
 
 class Outputs(Store):
     """The skip_existing part of a Ledger."""
+
+    # Within a bulk load with skip rules: how many items it inserted skipped per (job, bucket),
+    # and of those how many of unknown input time, not counted by `skip_listed` yet. Such a
+    # load logs every skip as it ends, when the log's index is built once.
+    _loaded_skips: dict[tuple[str | None, str], list[int]] | None = None
 
     @guarded("write ledger")
     def clear_outputs(self, bucket: str, prefix: str) -> None:
@@ -98,39 +100,48 @@ class Outputs(Store):
         self, bucket: str, job: str | None, *, newer: bool, code: str, message: str
     ) -> int:
         """Pending items of `job` whose output in `bucket` was listed become skipped, with the
-        output's ETag and time as their result; each skip is logged, with those a bulk load
-        skipped as it inserted them (`SkipRule`). Returns how many were skipped, both ways."""
+        output's ETag and time as their result, and each skip is logged. Returns how many were
+        skipped, with those a bulk load skipped as it inserted them (`SkipRule`) and this did
+        not count yet (a bulk load logs those as it ends)."""
         params = {"job": job, "bucket": bucket, "newer": newer, "now": self._now(), "code": code,
                   "message": message}  # fmt: skip
         with self.atomic():
-            self._conn.execute(
+            conn = self._conn
+            conn.execute(_SKIPPING_TABLE)
+            conn.execute("DELETE FROM temp.skipping")
+            conn.execute(
+                "INSERT INTO temp.skipping SELECT rowid FROM items WHERE " + _match("items"),
+                params,
+            )
+            changed = conn.execute(
                 f"UPDATE items SET state = '{SKIPPED}', code = :code, message = :message, "
                 "result = (SELECT json_object('etag', o.etag, 'last_modified', o.last_modified) "
                 f"{_OUTPUT_OF.format(t='items')}), finished_at = :now, updated_at = :now "
-                "WHERE " + _match("items"),
-                params,
-            )
-            # The items skipped just now are those without a skip in their log yet. One
-            # statement (RETURNING would buffer every row in memory), in id order: the log's
-            # index is by id, and a million inserts at random places in it cost minutes.
-            changed = self._conn.execute(
-                "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
-                f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', :code, :message, "
-                f"coalesce(finished_at, :now) FROM items AS i WHERE {_UNLOGGED.format(t='i')} "
-                "ORDER BY item_id",
+                "WHERE rowid IN (SELECT id FROM temp.skipping)",
                 params,
             ).rowcount
-        return int(changed)
+            if self._loaded_skips is None:
+                # One statement (RETURNING would buffer every row in memory), in id order:
+                # the log's index is by id, and a million inserts at random places in it cost
+                # minutes.
+                conn.execute(
+                    "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, "
+                    f"at) SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', :code, :message, "
+                    ":now FROM items WHERE rowid IN (SELECT id FROM temp.skipping) "
+                    "ORDER BY item_id",
+                    params,
+                )
+            conn.execute("DELETE FROM temp.skipping")
+        loaded = self.count_unlogged_skips(bucket, job)[0]
+        if self._loaded_skips is not None:
+            self._loaded_skips.pop((job, bucket), None)
+        return int(changed) + loaded
 
-    @guarded("read ledger")
     def count_unlogged_skips(self, bucket: str, job: str | None) -> tuple[int, int]:
-        """(items of `job` a bulk load skipped as it inserted them, not logged by `skip_listed`
-        yet; of which the input's time is unknown)."""
-        sql = (
-            "SELECT count(*), count(*) - count(i.last_modified) FROM items AS i "
-            f"WHERE {_UNLOGGED.format(t='i')}"
-        )
-        return _pair(self._conn.execute(sql, {"job": job, "bucket": bucket}).fetchone())
+        """(items of `job` the bulk load under way skipped as it inserted them, not counted by
+        `skip_listed` yet; of which the input's time is unknown)."""
+        counts = (self._loaded_skips or {}).get((job, bucket), [0, 0])
+        return counts[0], counts[1]
 
     @guarded("read ledger")
     def count_listed(

@@ -155,3 +155,42 @@ def test_a_bulk_load_skips_only_per_its_rules_job_and_time(ledger: Ledger) -> No
 
 def _list_more(ledger: Ledger, *numbers: int, at: str = "2024-05-01T10:00:00Z") -> None:
     ledger.add_outputs(OUT, ((f"out/{n:06d}.webp", f"etag-{n}", at) for n in numbers))
+
+
+def test_a_bulk_load_logs_each_skip_once_as_it_ends_and_keeps_the_logs_index(
+    ledger: Ledger,
+) -> None:
+    with ledger.loading(skip=[_rule()]) as loader:
+        _list(ledger, 0, 1)
+        # id-000001 planned twice (a key listed twice in a CSV): one item, one skip logged.
+        loader.add(record.record() for record in [item(0), item(1), item(1), item(2)])
+
+    assert [history(ledger, f"id-{n:06d}") for n in range(3)] == [
+        [(0, None, "skipped", "OutputExists")],
+        [(0, None, "skipped", "OutputExists")],
+        [],
+    ]
+    indexes = {row[1] for row in ledger.connection.execute("PRAGMA index_list(attempts_log)")}
+    assert "attempts_log_item" in indexes
+    assert ledger.integrity_check() == "ok"
+
+
+def test_skip_listed_counts_a_bulk_loads_skips_once(ledger: Ledger) -> None:
+    with ledger.loading(skip=[_rule()]) as loader:
+        _list(ledger, 0, 1)
+        loader.add(record.record() for record in items(3))
+        assert _skip(ledger) == 2
+        assert _skip(ledger) == 0
+
+    assert ledger.counts()["skipped"] == 2
+
+
+def test_skip_listed_after_a_bulk_load_logs_only_the_items_it_skips(ledger: Ledger) -> None:
+    with ledger.loading(skip=[_rule()]) as loader:
+        _list(ledger, 0)
+        loader.add(record.record() for record in items(2))
+    _list_more(ledger, 1)  # listed after the load
+
+    assert _skip(ledger) == 1
+    assert history(ledger, "id-000000") == [(0, None, "skipped", "OutputExists")]
+    assert history(ledger, "id-000001") == [(0, None, "skipped", "OutputExists")]
