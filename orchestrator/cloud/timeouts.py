@@ -58,6 +58,14 @@ class AnswerTimeout:
         """The read timeout to give the next request, in seconds."""
         return self._current
 
+    def patience(self, floor: float, ceiling: float) -> float:
+        """How long an answer may take before its request is taken for a straggler (its answer
+        lost, most likely): twice what the answers so far say is late, between `floor` and
+        `ceiling`; the ceiling until `warmup` answers have been seen or when not learning."""
+        if not self.learning or self.samples < self.policy.warmup:
+            return ceiling
+        return min(ceiling, max(floor, 2 * (self.srtt + 4 * self.rttvar)))
+
     def answered(self, seconds: float) -> None:
         """An answer's headers came `seconds` after its request was sent."""
         if not self.learning:

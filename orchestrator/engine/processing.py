@@ -93,7 +93,7 @@ class Processing:
             concurrency=manifest.limits.concurrency,
             on_failure=self.failed,
             pace=lambda: _current_rate(client),
-            patience=client.settings.straggler_after,
+            stragglers=client.settings.max_stragglers > 0,
             max_stragglers=client.settings.max_stragglers,
         )
         self.tracker = Tracker(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import math
 from collections.abc import Callable, Collection, Mapping
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from orchestrator import defaults
-from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.client import STRAGGLING, CIClient
 from orchestrator.cloud.models import JobRequest
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
@@ -136,7 +137,7 @@ class Submitter:
         claim_size: int = 64,
         on_failure: Callable[[str, str], bool] | None = None,
         pace: Callable[[], float | None] | None = None,
-        patience: float | None = None,
+        stragglers: bool = False,
         max_stragglers: int = 64,
     ) -> None:
         self.client = client
@@ -151,7 +152,7 @@ class Submitter:
         self.claim_size = claim_size
         self.on_failure = on_failure
         self.pace = pace
-        self.patience = patience
+        self.stragglers = stragglers
         self.max_stragglers = max_stragglers
         self._stragglers: set[asyncio.Task[None]] = set()
         self.stats = SubmitStats()
@@ -226,26 +227,25 @@ class Submitter:
             await self._send(item)
 
     async def _send(self, item: Item) -> None:
-        """Submit `item`, waiting for the answer at most `patience` seconds: a request still
-        unanswered then (its answer lost, most likely) goes on alone until its own timeout,
-        and the worker takes the next item rather than stall with it."""
-        if self.patience is None or len(self._stragglers) >= self.max_stragglers:
+        """Submit `item`, waiting for the answer until the client takes the request for a
+        straggler (unanswered for longer than the answers so far say is normal: its answer
+        lost, most likely); it then goes on alone until its own timeout, and the worker takes
+        the next item rather than stall with it."""
+        if not self.stragglers or len(self._stragglers) >= self.max_stragglers:
             await self._submit(item)
             return
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self._submit(item))
         turn = loop.create_future()
 
         def wake(_: object = None) -> None:
             if not turn.done():
                 turn.set_result(None)
 
+        context = contextvars.copy_context()
+        context.run(STRAGGLING.set, wake)
+        task = loop.create_task(self._submit(item), context=context)
         task.add_done_callback(wake)
-        timer = loop.call_later(self.patience, wake)
-        try:
-            await turn
-        finally:
-            timer.cancel()
+        await turn
         if not task.done():
             self._stragglers.add(task)
             task.add_done_callback(self._stragglers.discard)
