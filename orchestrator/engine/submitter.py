@@ -14,7 +14,7 @@ import contextlib
 import contextvars
 import logging
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -139,6 +139,7 @@ class Submitter:
         pace: Callable[[], float | None] | None = None,
         stragglers: bool = False,
         max_stragglers: int = 64,
+        refill: Callable[[asyncio.Event], Awaitable[bool]] | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -153,6 +154,10 @@ class Submitter:
         self.on_failure = on_failure
         self.pace = pace
         self.stragglers = stragglers
+        # Called when no pending item is left: waits while outcomes are still to come or to be
+        # settled, and says whether items went back to pending meanwhile (sent in this round).
+        self.refill = refill
+        self.in_flight = 0  # items handed to a worker whose outcome is not recorded yet
         self.max_stragglers = max_stragglers
         self._stragglers: set[asyncio.Task[None]] = set()
         self.stats = SubmitStats()
@@ -190,9 +195,12 @@ class Submitter:
                     break
                 batch = self._results.flush(room, self.jobs)
                 if not batch:
+                    if self.refill is not None and await self.refill(stop):
+                        continue
                     break
                 # Reserve the room now: a later claim must not count on it while these are sent.
                 self.outstanding.add(len(batch))
+                self.in_flight += len(batch)
                 for item in batch:
                     queue.put_nowait(item)
         finally:
@@ -206,6 +214,11 @@ class Submitter:
                 with contextlib.suppress(asyncio.CancelledError):
                     await flusher  # a write that failed there fails the run here
                 self._results.finish()
+
+    def flush(self) -> None:
+        """Write the outcomes recorded so far (unknown ones become visible to settling)."""
+        if self._results.outcomes:
+            self._results.flush()
 
     async def _flush_when_due(self) -> None:
         results = self._results
@@ -222,6 +235,7 @@ class Submitter:
                 low.set()
             if stop.is_set() or self.retrier.exhausted:
                 self._results.released.append(item.item_id)  # claimed but never sent
+                self.in_flight -= 1
                 await self.outstanding.done(1)
                 continue
             await self._send(item)
@@ -251,6 +265,12 @@ class Submitter:
             task.add_done_callback(self._stragglers.discard)
 
     async def _submit(self, item: Item) -> None:
+        try:
+            await self._submit_one(item)
+        finally:
+            self.in_flight -= 1  # its outcome is recorded (or the run is failing)
+
+    async def _submit_one(self, item: Item) -> None:
         if self.templates is not None:
             template = self.templates[item.job or DEFAULT_JOB]
         else:
