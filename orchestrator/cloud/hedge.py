@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 
 async def hedged(fn: Callable[[], Awaitable[T]]) -> T:
-    """`fn()`, and a second `fn()` if the first straggles; the first success, or the last error."""
+    """`fn()`, and a second `fn()` if the first straggles; then whichever of the two ends first."""
     loop = asyncio.get_running_loop()
     late = loop.create_future()
 
@@ -47,20 +47,19 @@ async def hedged(fn: Callable[[], Awaitable[T]]) -> T:
         raise
     if first.done():
         return first.result()
-    tasks: set[asyncio.Future[T]] = {first, asyncio.ensure_future(fn())}
-    error: BaseException | None = None
+    second = asyncio.ensure_future(fn())
+    tasks: set[asyncio.Future[T]] = {first, second}
     try:
-        while tasks:
-            done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task.exception() is None:
-                    return task.result()
-                error = task.exception()
-        assert error is not None
-        raise error
+        done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        # Whichever ends first decides: a success is the answer; an error (the copy refused,
+        # or the straggler timed out at last) goes to the caller's retry at once, rather than
+        # waiting on a request that is most likely lost.
+        answered = [task for task in done if task.exception() is None]
+        return (answered or list(done))[0].result()
     finally:
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+

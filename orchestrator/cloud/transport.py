@@ -333,7 +333,7 @@ class Transport:
                             date = resp.headers.get("Date")
                 except ReadTimeout:
                     if learnt is not None:
-                        self.answer_timeout.timed_out()
+                        self.answer_timeout.timed_out(learnt.sock_read)
                     raise
             if not corrected and is_skew_error(error):
                 corrected = True
@@ -396,3 +396,4 @@ class Transport:
                 raise ResponseError(f"answer exceeds the {limit}-byte limit")
             chunks.append(chunk)
         return b"".join(chunks)
+

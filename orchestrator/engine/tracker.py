@@ -156,6 +156,15 @@ class Tracker:
                 )
         return updates
 
+    def next_interval(self, interval: float, finished: int) -> float:
+        """The wait before the next poll, after one that saw `finished` of the jobs it asked
+        about reach a final state. A fifth or more finished: poll again soon. Little finished:
+        back off. Judged on the jobs described, not on full pages, so that the last few jobs
+        of a run are not polled ever more slowly because they are few."""
+        if finished * 5 >= self.described:
+            return self.poll_min
+        return min(self.poll_max, interval * 1.5)
+
     async def run(self, submitting: asyncio.Event, stop: asyncio.Event) -> None:
         """Poll until nothing is outstanding and `submitting` is clear, or `stop` is set."""
         interval = self.poll_min
@@ -163,13 +172,7 @@ class Tracker:
             finished = await self.poll_once()
             if not submitting.is_set() and self.ledger.outstanding_count() == 0:
                 return
-            # A fifth or more of what was asked about finished: poll again soon. Little
-            # finished: back off. Judged on the jobs described, not on full pages, so that the
-            # last few jobs of a run are not polled ever more slowly because they are few.
-            if finished * 5 >= self.described:
-                interval = self.poll_min
-            else:
-                interval = min(self.poll_max, interval * 1.5)
+            interval = self.next_interval(interval, finished)
             # A timer sets the same event that wake() sets: one wake-up, no task per wait.
             self._wake.clear()
             timer = asyncio.get_running_loop().call_later(interval, self._wake.set)
