@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from datetime import UTC, datetime
 
@@ -67,8 +68,9 @@ class Processing:
         poll_max: float = 30.0,
         grace: float = 300.0,
         jobs: frozenset[str] | None = None,
-        settle_every: float = 2.0,
+        settle_every: float = 5.0,
         settle_after: float = 1.0,
+        settle_gap: float = 1.0,
     ) -> None:
         self.ledger = ledger
         self.jobs = jobs  # the jobs to submit items of; None for all
@@ -108,7 +110,13 @@ class Processing:
             on_final=self.finished,
         )
         self.reconciler = Reconciler(client, ledger, queue.queue_id, retrier=retrier)
+        # While items are being sent, unknown outcomes are settled every `settle_every`
+        # seconds: each pass lists the window back to its oldest item, so frequent passes
+        # list the same jobs many times over (CPU on both sides, rate slots), and what they
+        # release is sent again before the last pending item anyway. Once nothing is left to
+        # claim, the submitter waits on settling, which then runs every `settle_gap`.
         self.settle_every = settle_every
+        self.settle_gap = settle_gap
         # How long an item stays unknown before it is looked up: its request, given up on,
         # may still be on its way to CI.
         self.settle_after = settle_after
@@ -191,7 +199,7 @@ class Processing:
                 self.tracker.wake()
                 await self._settle(min_age=self.settle_after)
                 while self.reconciler.waiting and not self.halt.is_set():
-                    await asyncio.sleep(self.settle_every / 4)
+                    await asyncio.sleep(self.settle_gap / 4)
                     await self._settle(min_age=self.settle_after)
                 if self.halt.is_set():
                     await self._settle()  # the next run would have to, later and blind
@@ -212,15 +220,22 @@ class Processing:
         their outcomes come in, and hand back the items that went back to pending at once,
         rather than after a whole round. False once nothing is in flight or waiting to be
         settled (what could not be looked up is settled again after the round)."""
+        last = -math.inf
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             in_flight = self.submitter.in_flight
             self.submitter.flush()
-            await self._settle(min_age=self.settle_after)
-            if self.ledger.pending_count(self.jobs):
-                return True
-            if not in_flight and not self.reconciler.waiting:
-                return False
-            await _first_of_timeout(stop, self.settle_every / 8)
+            # Each pass lists the window back to the oldest item it settles: while requests
+            # are still out (more unknowns to come) one pass a `settle_gap` at most, so that
+            # the same pages are not listed over and over; at once when none is.
+            if not in_flight or loop.time() - last >= self.settle_gap:
+                last = loop.time()
+                await self._settle(min_age=self.settle_after)
+                if self.ledger.pending_count(self.jobs):
+                    return True
+                if not in_flight and not self.reconciler.waiting:
+                    return False
+            await _first_of_timeout(stop, self.settle_gap / 4)
         return False
 
     async def _settle_meanwhile(self) -> None:
