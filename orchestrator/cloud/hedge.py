@@ -62,4 +62,3 @@ async def hedged(fn: Callable[[], Awaitable[T]]) -> T:
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
-

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from contextvars import ContextVar
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol, Self
@@ -396,4 +396,3 @@ class Transport:
                 raise ResponseError(f"answer exceeds the {limit}-byte limit")
             chunks.append(chunk)
         return b"".join(chunks)
-
