@@ -258,6 +258,7 @@ class Processing:
                 datetime.now(UTC),
                 min_age=min_age,
                 sent=stats.unknown_sent,
+                given_up=stats.unknown_at,
                 skew=None if offsets is None else max(abs(offsets[0]), abs(offsets[1])),
             )
             self.outstanding.add(self.reconciler.adopted - adopted)

@@ -10,6 +10,11 @@ matched locally: 200 unknown items among 1,000 jobs cost 10 requests, not 200. A
 only worth it while the window holds fewer pages than there are items to settle; when the
 first pages show it would take more (a busy queue, a long window), the rest are looked up one
 by one by input object, so the cost is never much above one request per item.
+
+A listing's pages follow one another (each needs the last one's NextToken), so a window around
+the sender's own submissions is cut into spans of a few seconds listed side by side, and a page
+whose answer straggles is asked for again at once (`orchestrator.cloud.hedge`): settling is on
+the run's critical path at its end, when the last items wait for it to be sent again.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.cloud.client import CIClient
@@ -93,9 +98,18 @@ class Reconciler:
         self._clock = clock
         self._wall = wall or (lambda: datetime.now(UTC))
 
-    def _old_enough(self, items: Sequence[ClaimedItem], min_age: float) -> list[ClaimedItem]:
+    def _old_enough(
+        self,
+        items: Sequence[ClaimedItem],
+        min_age: float,
+        given_up: Mapping[str, float] | None = None,
+    ) -> list[ClaimedItem]:
         now = self._clock()
-        first = [self._first_seen.setdefault(item.item_id, now) for item in items]
+        known = given_up or {}
+        first = [
+            self._first_seen.setdefault(item.item_id, known.get(item.item_id, now))
+            for item in items
+        ]
         return [item for item, seen in zip(items, first, strict=True) if now - seen >= min_age]
 
     async def settle(
@@ -106,6 +120,7 @@ class Reconciler:
         min_age: float = 0.0,
         sent: MutableMapping[str, datetime] | None = None,
         skew: float | None = None,
+        given_up: MutableMapping[str, float] | None = None,
     ) -> int:
         """Settle every unknown item; return how many are still unsettled (lookups failed).
 
@@ -114,7 +129,9 @@ class Reconciler:
         The window reaches `margin` back from `since`, the oldest item's last change; when
         `sent` knows when every item of a batch was sent and `skew` bounds how far CI's clock
         is from ours (seconds), it starts at the earliest of those sends, less the skew; settled
-        items leave `sent`.
+        items leave `sent`. `given_up` says when (on the reconciler's clock) the sender gave up
+        on an item's request, from when its `min_age` counts (else from when a pass first sees
+        it, one pass late); settled items leave it too.
         """
         wide = (since - self.margin, now + self.margin)
         unsettled = 0
@@ -127,7 +144,7 @@ class Reconciler:
             batch = self.ledger.unknown_items(self.batch)
             if not batch:
                 break
-            items = self._old_enough(batch, min_age)
+            items = self._old_enough(batch, min_age, given_up)
             self.waiting = len(batch) - len(items)
             if not items:
                 break
@@ -150,6 +167,8 @@ class Reconciler:
                 self._first_seen.pop(item_id, None)
                 if sent is not None:
                     sent.pop(item_id, None)
+                if given_up is not None:
+                    given_up.pop(item_id, None)
             self.adopted += self.ledger.adopt(adopt) if adopt else 0
             self.released += self.ledger.release(release) if release else 0
             if not adopt and not release:

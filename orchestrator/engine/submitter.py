@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,6 +75,8 @@ class SubmitStats:
     clock_offsets: tuple[float, float] | None = None
     # When each request of unknown outcome was sent: its job, if any, was created after.
     unknown_sent: dict[str, datetime] = field(default_factory=dict)
+    # When (time.monotonic()) each of them was given up on: its settling may start a moment later.
+    unknown_at: dict[str, float] = field(default_factory=dict)
 
     def note_creation(self, creation_time: str | None, now: datetime) -> None:
         created = parse_ci_time(creation_time)
@@ -285,6 +288,7 @@ class Submitter:
         except CIError as exc:
             if exc.disposition is Disposition.UNKNOWN:
                 self.stats.unknown_sent[item.item_id] = sent
+                self.stats.unknown_at[item.item_id] = time.monotonic()
             self._record_error(item, exc)
             await self.outstanding.done(1)
             return

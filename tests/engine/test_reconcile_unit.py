@@ -205,3 +205,26 @@ async def test_a_long_window_is_listed_as_spans_side_by_side_that_leave_no_secon
         assert datetime.strptime(start, "%Y-%m-%dT%H:%M:%S%z") == datetime.strptime(
             end, "%Y-%m-%dT%H:%M:%S%z"
         ) - timedelta(seconds=1)
+
+
+async def test_an_item_given_up_on_long_enough_ago_is_settled_by_the_first_pass_that_sees_it(
+    ledger: Ledger,
+) -> None:
+    ci = FakeCI()
+    made = Reconciler(
+        ci.client,
+        ledger,
+        "q1",
+        retrier=Retrier(RetryPolicy.for_tests()),
+        clock=lambda: 100.0,
+        wall=lambda: T0 + timedelta(minutes=1),
+    )
+    # Given up on five seconds ago (id-000000), or at a time the sender did not note.
+    given_up = {"id-000000": 95.0}
+
+    await made.settle(T0, T0 + timedelta(minutes=1), min_age=2.0, given_up=given_up)
+
+    assert state_and_job(ledger, "id-000000") == (State.PENDING, None)
+    assert state_and_job(ledger, "id-000001") == (State.UNKNOWN, None)
+    assert made.waiting == 1
+    assert given_up == {}
