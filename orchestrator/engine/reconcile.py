@@ -173,6 +173,11 @@ class Reconciler:
             self.released += self.ledger.release(release) if release else 0
             if not adopt and not release:
                 break  # every lookup failed; try again later rather than spin
+            if len(batch) < self.batch:
+                # Every item unknown when this batch was read has had its pass. Those made
+                # unknown since (requests given up on meanwhile) wait for the next call: going
+                # on would list the same recent pages again for every few new ones.
+                break
         return unsettled
 
     async def _find_all(
