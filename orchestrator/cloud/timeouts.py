@@ -62,11 +62,13 @@ class AnswerTimeout:
 
     def patience(self, floor: float, ceiling: float) -> float:
         """How long an answer may take before its request is taken for a straggler (its answer
-        lost, most likely): twice what the answers so far say is late, between `floor` and
-        `ceiling`; the ceiling until `warmup` answers have been seen or when not learning."""
+        lost, most likely): what the answers so far say is late (srtt + 4 × rttvar), between
+        `floor` and `ceiling`; the ceiling until `warmup` answers have been seen or when not
+        learning. Taking a slow answer for a straggler costs little: a submission's worker
+        moves on while its request goes on, a read is sent once more."""
         if not self.learning or self.samples < self.policy.warmup:
             return ceiling
-        return min(ceiling, max(floor, 2 * (self.srtt + 4 * self.rttvar)))
+        return min(ceiling, max(floor, self.srtt + 4 * self.rttvar))
 
     def answered(self, seconds: float) -> None:
         """An answer's headers came `seconds` after its request was sent."""

@@ -83,7 +83,7 @@ def test_answers_lost_together_double_the_wait_once_not_once_each() -> None:
     assert timeout.current() == 12.0
 
 
-def test_a_request_is_taken_for_a_straggler_after_twice_the_late_mark_within_bounds() -> None:
+def test_a_request_is_taken_for_a_straggler_after_the_late_mark_within_bounds() -> None:
     timeout = AnswerTimeout(POLICY)
     assert timeout.patience(0.25, 2.0) == 2.0  # nothing learnt yet
     for _ in range(POLICY.warmup):
@@ -91,7 +91,7 @@ def test_a_request_is_taken_for_a_straggler_after_twice_the_late_mark_within_bou
     assert timeout.patience(0.25, 2.0) == 0.25
     for _ in range(50):
         timeout.answered(0.4)
-    assert 0.8 <= timeout.patience(0.25, 2.0) < 2.0
+    assert 0.4 <= timeout.patience(0.25, 2.0) < 2.0
     for _ in range(50):
         timeout.answered(5.0)
     assert timeout.patience(0.25, 2.0) == 2.0
