@@ -18,9 +18,16 @@ from orchestrator.cloud.models import (
     Queue,
     QueuePage,
 )
-from orchestrator.cloud.transport import ClientSettings, Limiter, MiB, Transport, translate_errors
+from orchestrator.cloud.transport import (
+    STRAGGLING,
+    ClientSettings,
+    Limiter,
+    MiB,
+    Transport,
+    translate_errors,
+)
 
-__all__ = ["CIClient", "ClientSettings", "Limiter", "MiB", "translate_errors"]
+__all__ = ["STRAGGLING", "CIClient", "ClientSettings", "Limiter", "MiB", "translate_errors"]
 
 
 class CIClient(Transport):

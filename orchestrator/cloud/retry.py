@@ -2,7 +2,11 @@
 
 The first attempt runs without tenacity (its bookkeeping costs more than the request on the
 success path); only after a failure worth retrying does tenacity take over. Waits are full
-jitter, capped, and never shorter than a Retry-After. The budget (a token bucket shared by a
+jitter, capped, and never shorter than a Retry-After, except the first retry of a request while
+the budget is at least half full: a 503, a 500 or a reset from a service that answers the rest
+is noise, and its retry is sent at once (it still waits for a rate slot, so prompt retries
+cannot flood). The wait grows only when failures persist: the same request failing again, or
+so many failing that the budget is half spent. The budget (a token bucket shared by a
 run, as in the AWS SDKs' retry quota) stops an outage from multiplying traffic: a call that
 succeeds after retrying gives back what its last retry took, so a steady share of failed
 requests that retries get through costs little, while retries that keep failing drain it.
@@ -66,6 +70,11 @@ class RetryBudget:
     def exhausted(self) -> bool:
         return self.tokens < self.retry_cost
 
+    @property
+    def healthy(self) -> bool:
+        """Failures are rare enough that a request's first retry need not wait."""
+        return self.tokens * 2 >= self.capacity
+
     def cost(self, exc: CIError) -> int:
         return self.timeout_cost if isinstance(exc, ReadTimeout) else self.retry_cost
 
@@ -90,11 +99,13 @@ def should_retry(exc: BaseException, *, idempotent: bool) -> bool:
     return idempotent and exc.disposition is Disposition.UNKNOWN
 
 
-def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+def _wait(policy: RetryPolicy, budget: RetryBudget) -> Callable[[RetryCallState], float]:
     jitter = wait_random_exponential(multiplier=policy.wait_initial, max=policy.wait_max)
 
     def wait(state: RetryCallState) -> float:
-        delay = jitter(state)
+        # The budget was charged for this retry already (retry= runs before wait=).
+        prompt = state.attempt_number == 1 and budget.healthy
+        delay = 0.0 if prompt else jitter(state)
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
@@ -151,7 +162,7 @@ async def call(
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.timeout),
-        wait=_wait(policy),
+        wait=_wait(policy, budget),
         retry=retryable,
         before_sleep=note,
         reraise=True,

@@ -11,7 +11,9 @@ The estimate is srtt + 4 × rttvar over the answers' times to their headers, nev
 (a healthy service's slowest answers must not become timeouts) nor above `ceiling`. Until
 `warmup` answers have been seen the ceiling applies: nothing is known yet. Each timeout doubles
 the estimate (up to the ceiling) until the next answer, so a service that slows down as a whole
-is waited for longer at once rather than timed out request after request.
+is waited for longer at once rather than timed out request after request; a request that was
+given a shorter timeout than the current one (sent before the last doubling) does not double it
+again, so that a few answers lost at the same moment do not stretch the wait to the ceiling.
 
 Alternatives weighed: a fixed short timeout (wrong for a slow region or a congested link, and
 nothing tells the user); a percentile of a sliding window (needs a sort or a sketch per update
@@ -58,6 +60,16 @@ class AnswerTimeout:
         """The read timeout to give the next request, in seconds."""
         return self._current
 
+    def patience(self, floor: float, ceiling: float) -> float:
+        """How long an answer may take before its request is taken for a straggler (its answer
+        lost, most likely): what the answers so far say is late (srtt + 4 × rttvar), between
+        `floor` and `ceiling`; the ceiling until `warmup` answers have been seen or when not
+        learning. Taking a slow answer for a straggler costs little: a submission's worker
+        moves on while its request goes on, a read is sent once more."""
+        if not self.learning or self.samples < self.policy.warmup:
+            return ceiling
+        return min(ceiling, max(floor, self.srtt + 4 * self.rttvar))
+
     def answered(self, seconds: float) -> None:
         """An answer's headers came `seconds` after its request was sent."""
         if not self.learning:
@@ -71,9 +83,13 @@ class AnswerTimeout:
         self._backoff = 1.0
         self._update()
 
-    def timed_out(self) -> None:
-        """A request got no answer within its timeout."""
+    def timed_out(self, given: float | None = None) -> None:
+        """A request got no answer within its timeout (`given`, if known). One given less than
+        the current timeout was sent before the last doubling, which already answered it:
+        requests lost together (a burst of lost answers) double the wait once, not each."""
         if not self.learning or self.samples < self.policy.warmup:
+            return
+        if given is not None and given + 0.05 < self._current:  # timeouts are rounded to 0.1 s
             return
         self._backoff = min(self._backoff * 2, self.policy.ceiling / self.policy.floor)
         self._update()

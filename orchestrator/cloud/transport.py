@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Protocol, Self
@@ -38,9 +39,12 @@ from orchestrator.exceptions import (
     TransportError,
 )
 
-__all__ = ["ClientSettings", "Limiter", "MiB", "Transport", "translate_errors"]
+__all__ = ["STRAGGLING", "ClientSettings", "Limiter", "MiB", "Transport", "translate_errors"]
 
 MiB = 1024 * 1024
+# Set in a task's context, called when that task's CI request becomes a straggler: its caller
+# may go on with other work while the request waits for its answer or its timeout.
+STRAGGLING: ContextVar[Callable[[], None] | None] = ContextVar("straggling", default=None)
 
 
 class Limiter(Protocol):
@@ -73,7 +77,10 @@ class ClientSettings:
     # A CI request unanswered after `straggler_after` seconds (an answer lost on the way, most
     # likely) stops counting against `concurrency` until its own timeout, so that a few lost
     # answers do not hold the slots every other request waits for; at most `max_stragglers`.
+    # Once answers have been seen, the wait is learnt from them (`Transport.straggle_after`),
+    # never below `min_straggler_after`.
     straggler_after: float = 2.0
+    min_straggler_after: float = 0.25
     max_stragglers: int = 64
     clock: Callable[[], float] = field(default=time.time, repr=False)
     ci_endpoint: str | None = None
@@ -197,6 +204,13 @@ class Transport:
             )
         return self._session
 
+    def straggle_after(self) -> float:
+        """Seconds after which an unanswered CI request stops holding its slot: learnt from the
+        answers so far (a lost answer must not cost a worker seconds of a fast service)."""
+        s = self.settings
+        return self.answer_timeout.patience(min(s.min_straggler_after, s.straggler_after),
+                                            s.straggler_after)  # fmt: skip
+
     def _ci_timeout(self) -> aiohttp.ClientTimeout | None:
         """The learnt read timeout for a CI request, rounded so that few objects are made."""
         if not self.answer_timeout.learning:
@@ -319,7 +333,7 @@ class Transport:
                             date = resp.headers.get("Date")
                 except ReadTimeout:
                     if learnt is not None:
-                        self.answer_timeout.timed_out()
+                        self.answer_timeout.timed_out(learnt.sock_read)
                     raise
             if not corrected and is_skew_error(error):
                 corrected = True
@@ -345,6 +359,7 @@ class Transport:
         await self._slots.acquire()
         held = True
         straggling = False
+        notify = STRAGGLING.get()
 
         def straggle() -> None:
             nonlocal held, straggling
@@ -352,10 +367,12 @@ class Transport:
                 held, straggling = False, True
                 self.stragglers += 1
                 self._slots.release()
+                if notify is not None:
+                    notify()
 
         timer = None
         if service == "ci" and self.settings.max_stragglers > 0:
-            timer = asyncio.get_running_loop().call_later(self.settings.straggler_after, straggle)
+            timer = asyncio.get_running_loop().call_later(self.straggle_after(), straggle)
         try:
             yield
         finally:

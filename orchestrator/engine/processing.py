@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from datetime import UTC, datetime
 
@@ -67,7 +68,9 @@ class Processing:
         poll_max: float = 30.0,
         grace: float = 300.0,
         jobs: frozenset[str] | None = None,
-        settle_every: float = 2.0,
+        settle_every: float = 5.0,
+        settle_after: float = 1.0,
+        settle_gap: float = 1.0,
     ) -> None:
         self.ledger = ledger
         self.jobs = jobs  # the jobs to submit items of; None for all
@@ -93,8 +96,9 @@ class Processing:
             concurrency=manifest.limits.concurrency,
             on_failure=self.failed,
             pace=lambda: _current_rate(client),
-            patience=client.settings.straggler_after,
+            stragglers=client.settings.max_stragglers > 0,
             max_stragglers=client.settings.max_stragglers,
+            refill=self._refill,
         )
         self.tracker = Tracker(
             client,
@@ -106,7 +110,16 @@ class Processing:
             on_final=self.finished,
         )
         self.reconciler = Reconciler(client, ledger, queue.queue_id, retrier=retrier)
+        # While items are being sent, unknown outcomes are settled every `settle_every`
+        # seconds: each pass lists the window back to its oldest item, so frequent passes
+        # list the same jobs many times over (CPU on both sides, rate slots), and what they
+        # release is sent again before the last pending item anyway. Once nothing is left to
+        # claim, the submitter waits on settling, which then runs every `settle_gap`.
         self.settle_every = settle_every
+        self.settle_gap = settle_gap
+        # How long an item stays unknown before it is looked up: its request, given up on,
+        # may still be on its way to CI.
+        self.settle_after = settle_after
         self._settling = asyncio.Lock()
         self._timers: list[asyncio.TimerHandle] = []
 
@@ -184,10 +197,10 @@ class Processing:
             while not self.halt.is_set():
                 await self.submitter.run(self.halt)
                 self.tracker.wake()
-                await self._settle(min_age=self.settle_every)
+                await self._settle(min_age=self.settle_after)
                 while self.reconciler.waiting and not self.halt.is_set():
-                    await asyncio.sleep(self.settle_every / 4)
-                    await self._settle(min_age=self.settle_every)
+                    await asyncio.sleep(self.settle_gap / 4)
+                    await self._settle(min_age=self.settle_after)
                 if self.halt.is_set():
                     await self._settle()  # the next run would have to, later and blind
                 if self.retrier.exhausted:
@@ -202,11 +215,34 @@ class Processing:
             with contextlib.suppress(asyncio.CancelledError):
                 await settling
 
+    async def _refill(self, stop: asyncio.Event) -> bool:
+        """The submitter has no pending item left: settle what its requests left unknown as
+        their outcomes come in, and hand back the items that went back to pending at once,
+        rather than after a whole round. False once nothing is in flight or waiting to be
+        settled (what could not be looked up is settled again after the round)."""
+        last = -math.inf
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            in_flight = self.submitter.in_flight
+            self.submitter.flush()
+            # Each pass lists the window back to the oldest item it settles: while requests
+            # are still out (more unknowns to come) one pass a `settle_gap` at most, so that
+            # the same pages are not listed over and over; at once when none is.
+            if not in_flight or loop.time() - last >= self.settle_gap:
+                last = loop.time()
+                await self._settle(min_age=self.settle_after)
+                if self.ledger.pending_count(self.jobs):
+                    return True
+                if not in_flight and not self.reconciler.waiting:
+                    return False
+            await _first_of_timeout(stop, self.settle_gap / 4)
+        return False
+
     async def _settle_meanwhile(self) -> None:
         """Settle unknown outcomes every `settle_every` seconds, so that neither waits for
         the other: items whose outcome is known keep being sent meanwhile."""
         while True:
-            await self._settle(min_age=self.settle_every)
+            await self._settle(min_age=self.settle_after)
             await asyncio.sleep(self.settle_every)
 
     async def _settle(self, *, min_age: float = 0.0) -> None:
@@ -222,6 +258,7 @@ class Processing:
                 datetime.now(UTC),
                 min_age=min_age,
                 sent=stats.unknown_sent,
+                given_up=stats.unknown_at,
                 skew=None if offsets is None else max(abs(offsets[0]), abs(offsets[1])),
             )
             self.outstanding.add(self.reconciler.adopted - adopted)
@@ -232,6 +269,12 @@ def _current_rate(client: CIClient) -> float | None:
     """The limiter's rate of the moment, if the client is paced by one that tells."""
     rate = getattr(client.limiter, "rate", None)
     return float(rate) if isinstance(rate, int | float) else None
+
+
+async def _first_of_timeout(event: asyncio.Event, seconds: float) -> None:
+    """Wait until `event` is set, at most `seconds`."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
 
 
 async def _relay(stop: asyncio.Event, *events: asyncio.Event) -> None:

@@ -10,18 +10,25 @@ matched locally: 200 unknown items among 1,000 jobs cost 10 requests, not 200. A
 only worth it while the window holds fewer pages than there are items to settle; when the
 first pages show it would take more (a busy queue, a long window), the rest are looked up one
 by one by input object, so the cost is never much above one request per item.
+
+A listing's pages follow one another (each needs the last one's NextToken), so a window around
+the sender's own submissions is cut into spans of a few seconds listed side by side, and a page
+whose answer straggles is asked for again at once (`orchestrator.cloud.hedge`): settling is on
+the run's critical path at its end, when the last items wait for it to be sent again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.hedge import hedged
 from orchestrator.cloud.models import JobDetail
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.tracker import parse_ci_time
@@ -35,12 +42,27 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100  # the most CI returns in one page
 # Beyond the clock offset measured: CreationTime's whole seconds, and the answer's latency.
 SKEW_SLACK = 2.0
+# The shortest span of a window listed beside the others (s): the overlap that makes the
+# listing right whichever way CI reads the bounds costs up to two seconds of jobs per span.
+MIN_SPAN = 5
 
 _Pair = tuple[str, str]
 
 
 def ci_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _spans(window: tuple[datetime, datetime], most: int) -> list[tuple[datetime, datetime]]:
+    """`window` cut into at most `most` spans of whole seconds, at least MIN_SPAN long, each
+    beginning one second before the last one ends (inclusive or exclusive bounds, every
+    second is in one of them)."""
+    start = window[0].replace(microsecond=0)
+    seconds = math.ceil((window[1] - start).total_seconds())
+    count = max(1, min(most, seconds // MIN_SPAN))
+    cuts = [start + timedelta(seconds=seconds * i // count) for i in range(count + 1)]
+    one = timedelta(seconds=1)
+    return [(cuts[i] - one if i else cuts[i], cuts[i + 1]) for i in range(count)]
 
 
 def _pair(input_object: str, output_object: str) -> _Pair:
@@ -76,9 +98,18 @@ class Reconciler:
         self._clock = clock
         self._wall = wall or (lambda: datetime.now(UTC))
 
-    def _old_enough(self, items: Sequence[ClaimedItem], min_age: float) -> list[ClaimedItem]:
+    def _old_enough(
+        self,
+        items: Sequence[ClaimedItem],
+        min_age: float,
+        given_up: Mapping[str, float] | None = None,
+    ) -> list[ClaimedItem]:
         now = self._clock()
-        first = [self._first_seen.setdefault(item.item_id, now) for item in items]
+        known = given_up or {}
+        first = [
+            self._first_seen.setdefault(item.item_id, known.get(item.item_id, now))
+            for item in items
+        ]
         return [item for item, seen in zip(items, first, strict=True) if now - seen >= min_age]
 
     async def settle(
@@ -89,6 +120,7 @@ class Reconciler:
         min_age: float = 0.0,
         sent: MutableMapping[str, datetime] | None = None,
         skew: float | None = None,
+        given_up: MutableMapping[str, float] | None = None,
     ) -> int:
         """Settle every unknown item; return how many are still unsettled (lookups failed).
 
@@ -97,7 +129,9 @@ class Reconciler:
         The window reaches `margin` back from `since`, the oldest item's last change; when
         `sent` knows when every item of a batch was sent and `skew` bounds how far CI's clock
         is from ours (seconds), it starts at the earliest of those sends, less the skew; settled
-        items leave `sent`.
+        items leave `sent`. `given_up` says when (on the reconciler's clock) the sender gave up
+        on an item's request, from when its `min_age` counts (else from when a pass first sees
+        it, one pass late); settled items leave it too.
         """
         wide = (since - self.margin, now + self.margin)
         unsettled = 0
@@ -110,16 +144,16 @@ class Reconciler:
             batch = self.ledger.unknown_items(self.batch)
             if not batch:
                 break
-            items = self._old_enough(batch, min_age)
+            items = self._old_enough(batch, min_age, given_up)
             self.waiting = len(batch) - len(items)
             if not items:
                 break
-            window, first = wide, since
+            window, first, narrow = wide, since, False
             if sent is not None and skew is not None and all(i.item_id in sent for i in items):
                 slack = timedelta(seconds=skew + SKEW_SLACK)
                 first = min(sent[item.item_id] for item in items)
-                window = (first - slack, now + slack)
-            found = await self._find_all(items, window, first, now)
+                window, narrow = (first - slack, now + slack), True
+            found = await self._find_all(items, window, first, now, split=narrow)
             adopt, release = [], []
             for item, job in zip(items, found, strict=True):
                 if isinstance(job, CIError):
@@ -133,10 +167,17 @@ class Reconciler:
                 self._first_seen.pop(item_id, None)
                 if sent is not None:
                     sent.pop(item_id, None)
+                if given_up is not None:
+                    given_up.pop(item_id, None)
             self.adopted += self.ledger.adopt(adopt) if adopt else 0
             self.released += self.ledger.release(release) if release else 0
             if not adopt and not release:
                 break  # every lookup failed; try again later rather than spin
+            if len(batch) < self.batch:
+                # Every item unknown when this batch was read has had its pass. Those made
+                # unknown since (requests given up on meanwhile) wait for the next call: going
+                # on would list the same recent pages again for every few new ones.
+                break
         return unsettled
 
     async def _find_all(
@@ -145,9 +186,14 @@ class Reconciler:
         window: tuple[datetime, datetime],
         since: datetime,
         now: datetime,
+        *,
+        split: bool = False,
     ) -> list[JobDetail | CIError | None]:
         try:
-            listed = await self._list_window(window, since, now, budget=len(items))
+            if split:
+                listed = await self._list_spans(window, since, now, budget=len(items))
+            else:
+                listed = await self._list_window(window, since, now, budget=len(items))
         except CIError as exc:
             log.info("listing the queue failed (%s); looking items up one by one", exc)
             listed = None
@@ -167,35 +213,71 @@ class Reconciler:
 
         return list(await asyncio.gather(*(find(item) for item in items)))
 
-    async def _list_window(
+    async def _list_spans(
         self, window: tuple[datetime, datetime], since: datetime, now: datetime, *, budget: int
     ) -> dict[_Pair, list[JobDetail]] | None:
+        """As `_list_window`, with the window cut into spans of whole seconds listed side by
+        side: a listing's pages follow one another (each needs the last one's token), spans
+        do not. CI's documents disagree on whether the bounds are inclusive, so each span
+        starts a second before the last one ends; jobs listed twice are counted once."""
+        spans = _spans(window, min(self.concurrency, budget))
+        if len(spans) == 1:
+            return await self._list_window(window, since, now, budget=budget)
+        found: dict[_Pair, list[JobDetail]] = defaultdict(list)
+        seen_jobs: set[str] = set()
+        pages = [0]  # shared by the spans: together they stay within `budget`
+        tasks = [
+            asyncio.ensure_future(
+                self._list_window(span, since, now, budget=budget, into=(found, seen_jobs, pages))
+            )
+            for span in spans
+        ]
+        try:
+            listed = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return None if any(part is None for part in listed) else found
+
+    async def _list_window(
+        self,
+        window: tuple[datetime, datetime],
+        since: datetime,
+        now: datetime,
+        *,
+        budget: int,
+        into: tuple[dict[_Pair, list[JobDetail]], set[str], list[int]] | None = None,
+    ) -> dict[_Pair, list[JobDetail]] | None:
         """The queue's jobs of the window by (input, output), or None if listing them would
-        take more than `budget` pages."""
+        take more than `budget` pages (`into`: where spans listed side by side gather them)."""
         start, end = window
         # The margins are there for clock skew and are mostly empty of our jobs: the pages are
         # projected over the submissions' own span, and `budget` caps the rest.
         span = max(1.0, (now - since).total_seconds())
-        found: dict[_Pair, list[JobDetail]] = defaultdict(list)
-        seen_jobs: set[str] = set()
+        found, seen_jobs, shared = into or (defaultdict(list), set(), [0])
         seen_tokens: set[str] = set()
         token = ""
         pages = 0
         while True:
-            if pages >= budget:
+            if shared[0] >= budget:
                 return None
             page = await self.retrier.call(
-                lambda token=token: self.client.list_jobs_page(  # type: ignore[misc]
-                    queue_id=self.queue_id,
-                    start_creation_time=ci_time(start),
-                    end_creation_time=ci_time(end),
-                    size=PAGE_SIZE,
-                    next_token=token,
+                lambda token=token: hedged(  # type: ignore[misc]
+                    lambda: self.client.list_jobs_page(
+                        queue_id=self.queue_id,
+                        start_creation_time=ci_time(start),
+                        end_creation_time=ci_time(end),
+                        size=PAGE_SIZE,
+                        next_token=token,
+                    )
                 ),
                 idempotent=True,
                 name="reconcile",
             )
             pages += 1
+            shared[0] += 1
             self.list_requests += 1
             oldest: datetime | None = None
             for job in page.jobs:
@@ -212,8 +294,9 @@ class Reconciler:
                 return found
             seen_tokens.add(page.next_token)
             token = page.next_token
-            # Pages come newest first: from how far back they reach, project the whole listing.
-            if oldest is not None:
+            # Pages come newest first: from how far back they reach, project the whole listing
+            # (spans listed side by side are held to `budget` by their shared count instead).
+            if into is None and oldest is not None:
                 covered = (now - oldest).total_seconds()
                 if covered > 0 and pages * span / covered > budget:
                     return None
@@ -231,7 +314,7 @@ class Reconciler:
             ]
 
         self.list_requests += 1
-        return await self.retrier.call(lookup, idempotent=True, name="reconcile")
+        return await self.retrier.call(lambda: hedged(lookup), idempotent=True, name="reconcile")
 
     def _pick(self, item: ClaimedItem, jobs: Sequence[JobDetail]) -> JobDetail | None:
         """The job CI made for this item's submission among `jobs`, if there is one."""

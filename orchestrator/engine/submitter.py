@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import math
-from collections.abc import Callable, Collection, Mapping
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from orchestrator import defaults
-from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.client import STRAGGLING, CIClient
 from orchestrator.cloud.models import JobRequest
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
@@ -73,6 +75,8 @@ class SubmitStats:
     clock_offsets: tuple[float, float] | None = None
     # When each request of unknown outcome was sent: its job, if any, was created after.
     unknown_sent: dict[str, datetime] = field(default_factory=dict)
+    # When (time.monotonic()) each of them was given up on: its settling may start a moment later.
+    unknown_at: dict[str, float] = field(default_factory=dict)
 
     def note_creation(self, creation_time: str | None, now: datetime) -> None:
         created = parse_ci_time(creation_time)
@@ -136,8 +140,9 @@ class Submitter:
         claim_size: int = 64,
         on_failure: Callable[[str, str], bool] | None = None,
         pace: Callable[[], float | None] | None = None,
-        patience: float | None = None,
+        stragglers: bool = False,
         max_stragglers: int = 64,
+        refill: Callable[[asyncio.Event], Awaitable[bool]] | None = None,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -151,7 +156,11 @@ class Submitter:
         self.claim_size = claim_size
         self.on_failure = on_failure
         self.pace = pace
-        self.patience = patience
+        self.stragglers = stragglers
+        # Called when no pending item is left: waits while outcomes are still to come or to be
+        # settled, and says whether items went back to pending meanwhile (sent in this round).
+        self.refill = refill
+        self.in_flight = 0  # items handed to a worker whose outcome is not recorded yet
         self.max_stragglers = max_stragglers
         self._stragglers: set[asyncio.Task[None]] = set()
         self.stats = SubmitStats()
@@ -189,9 +198,12 @@ class Submitter:
                     break
                 batch = self._results.flush(room, self.jobs)
                 if not batch:
+                    if self.refill is not None and await self.refill(stop):
+                        continue
                     break
                 # Reserve the room now: a later claim must not count on it while these are sent.
                 self.outstanding.add(len(batch))
+                self.in_flight += len(batch)
                 for item in batch:
                     queue.put_nowait(item)
         finally:
@@ -205,6 +217,11 @@ class Submitter:
                 with contextlib.suppress(asyncio.CancelledError):
                     await flusher  # a write that failed there fails the run here
                 self._results.finish()
+
+    def flush(self) -> None:
+        """Write the outcomes recorded so far (unknown ones become visible to settling)."""
+        if self._results.outcomes:
+            self._results.flush()
 
     async def _flush_when_due(self) -> None:
         results = self._results
@@ -221,36 +238,42 @@ class Submitter:
                 low.set()
             if stop.is_set() or self.retrier.exhausted:
                 self._results.released.append(item.item_id)  # claimed but never sent
+                self.in_flight -= 1
                 await self.outstanding.done(1)
                 continue
             await self._send(item)
 
     async def _send(self, item: Item) -> None:
-        """Submit `item`, waiting for the answer at most `patience` seconds: a request still
-        unanswered then (its answer lost, most likely) goes on alone until its own timeout,
-        and the worker takes the next item rather than stall with it."""
-        if self.patience is None or len(self._stragglers) >= self.max_stragglers:
+        """Submit `item`, waiting for the answer until the client takes the request for a
+        straggler (unanswered for longer than the answers so far say is normal: its answer
+        lost, most likely); it then goes on alone until its own timeout, and the worker takes
+        the next item rather than stall with it."""
+        if not self.stragglers or len(self._stragglers) >= self.max_stragglers:
             await self._submit(item)
             return
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self._submit(item))
         turn = loop.create_future()
 
         def wake(_: object = None) -> None:
             if not turn.done():
                 turn.set_result(None)
 
+        context = contextvars.copy_context()
+        context.run(STRAGGLING.set, wake)
+        task = loop.create_task(self._submit(item), context=context)
         task.add_done_callback(wake)
-        timer = loop.call_later(self.patience, wake)
-        try:
-            await turn
-        finally:
-            timer.cancel()
+        await turn
         if not task.done():
             self._stragglers.add(task)
             task.add_done_callback(self._stragglers.discard)
 
     async def _submit(self, item: Item) -> None:
+        try:
+            await self._submit_one(item)
+        finally:
+            self.in_flight -= 1  # its outcome is recorded (or the run is failing)
+
+    async def _submit_one(self, item: Item) -> None:
         if self.templates is not None:
             template = self.templates[item.job or DEFAULT_JOB]
         else:
@@ -265,6 +288,7 @@ class Submitter:
         except CIError as exc:
             if exc.disposition is Disposition.UNKNOWN:
                 self.stats.unknown_sent[item.item_id] = sent
+                self.stats.unknown_at[item.item_id] = time.monotonic()
             self._record_error(item, exc)
             await self.outstanding.done(1)
             return

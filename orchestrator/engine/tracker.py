@@ -15,6 +15,7 @@ from typing import Final
 
 from orchestrator import defaults
 from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.hedge import hedged
 from orchestrator.cloud.models import JobDetail, JobState
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
@@ -102,6 +103,7 @@ class Tracker:
         self.poll_max = poll_max
         self.on_final = on_final
         self.requests = 0
+        self.described = 0  # jobs asked about by the last poll
         self._missing: dict[str, int] = {}
         self._wake = asyncio.Event()
 
@@ -112,12 +114,14 @@ class Tracker:
         """Describe every outstanding job once; return how many reached a final state."""
         finished = 0
         after = 0
+        self.described = 0
         while page := self.ledger.outstanding_job_ids(self.batch, after):
             after = page[-1][0]
             ids = [job_id for _, job_id in page]
+            self.described += len(ids)
             try:
                 result = await self.retrier.call(
-                    lambda ids=ids: self.client.describe(ids),  # type: ignore[misc]
+                    lambda ids=ids: hedged(lambda: self.client.describe(ids)),  # type: ignore[misc]
                     idempotent=True,
                     name="describe",
                 )
@@ -152,20 +156,23 @@ class Tracker:
                 )
         return updates
 
+    def next_interval(self, interval: float, finished: int) -> float:
+        """The wait before the next poll, after one that saw `finished` of the jobs it asked
+        about reach a final state. A fifth or more finished: poll again soon. Little finished:
+        back off. Judged on the jobs described, not on full pages, so that the last few jobs
+        of a run are not polled ever more slowly because they are few."""
+        if finished * 5 >= self.described:
+            return self.poll_min
+        return min(self.poll_max, interval * 1.5)
+
     async def run(self, submitting: asyncio.Event, stop: asyncio.Event) -> None:
         """Poll until nothing is outstanding and `submitting` is clear, or `stop` is set."""
         interval = self.poll_min
         while not stop.is_set():
-            requests_before = self.requests
             finished = await self.poll_once()
             if not submitting.is_set() and self.ledger.outstanding_count() == 0:
                 return
-            spent = max(1, self.requests - requests_before)
-            # Plenty finished per request: poll again soon. Little finished: back off.
-            if finished >= spent * self.batch // 5:
-                interval = self.poll_min
-            else:
-                interval = min(self.poll_max, interval * 1.5)
+            interval = self.next_interval(interval, finished)
             # A timer sets the same event that wake() sets: one wake-up, no task per wait.
             self._wake.clear()
             timer = asyncio.get_running_loop().call_later(interval, self._wake.set)

@@ -107,3 +107,62 @@ async def test_calls_through_one_retrier_share_its_budget() -> None:
 async def test_a_retrier_without_arguments_uses_the_default_policy_and_a_fresh_budget() -> None:
     retrier = Retrier()
     assert (retrier.policy, retrier.budget.tokens) == (RetryPolicy(), RetryBudget().capacity)
+
+
+def recording_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("asyncio.sleep", fake_sleep)
+    return slept
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ServiceError(503, "ServiceUnavailable", "busy"),
+        ServiceError(500, "InternalError", "oops"),
+        DisconnectError("reset"),
+        slow_down(),
+    ],
+    ids=["503", "500", "reset", "429"],
+)
+async def test_a_healthy_service_s_passing_error_is_retried_at_once_and_a_second_one_waits(
+    monkeypatch: pytest.MonkeyPatch, error: CIError
+) -> None:
+    slept = recording_sleep(monkeypatch)
+    policy = RetryPolicy(attempts=3, wait_initial=1.0, wait_max=8.0)
+
+    result = await call(Script(error, error), policy=policy, budget=RetryBudget(), idempotent=True)
+
+    assert result == "ok"
+    assert slept[0] == 0.0
+    assert len(slept) == 2
+
+
+async def test_once_half_the_budget_is_spent_even_a_first_retry_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept = recording_sleep(monkeypatch)
+    policy = RetryPolicy(attempts=2, wait_initial=1.0, wait_max=8.0)
+    budget = RetryBudget(capacity=100, retry_cost=5)
+    budget.tokens = 54  # below half once this retry's 5 are taken
+
+    monkeypatch.setattr("random.uniform", lambda low, high: high)  # the jitter's longest wait
+    assert await call(Script(slow_down()), policy=policy, budget=budget, idempotent=False) == "ok"
+
+    assert slept == [1.0]
+
+
+async def test_a_retry_after_is_honoured_even_for_a_prompt_first_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept = recording_sleep(monkeypatch)
+    policy = RetryPolicy(attempts=2, wait_initial=1.0, wait_max=8.0)
+    err = ServiceError(503, "ServiceUnavailable", "", retry_after=2.0)
+
+    assert await call(Script(err), policy=policy, budget=RetryBudget(), idempotent=False) == "ok"
+
+    assert slept == [2.0]

@@ -71,3 +71,27 @@ def test_whatever_the_answers_the_timeout_stays_between_floor_and_ceiling(
         else:
             timeout.answered(seconds)
         assert POLICY.floor <= timeout.current() <= POLICY.ceiling
+
+
+def test_answers_lost_together_double_the_wait_once_not_once_each() -> None:
+    timeout = warmed()
+    given = timeout.current()
+    for _ in range(5):  # five requests sent with the same timeout, all lost
+        timeout.timed_out(given)
+    assert timeout.current() == 6.0
+    timeout.timed_out(timeout.current())  # one sent after the doubling, lost too
+    assert timeout.current() == 12.0
+
+
+def test_a_request_is_taken_for_a_straggler_after_the_late_mark_within_bounds() -> None:
+    timeout = AnswerTimeout(POLICY)
+    assert timeout.patience(0.25, 2.0) == 2.0  # nothing learnt yet
+    for _ in range(POLICY.warmup):
+        timeout.answered(0.01)
+    assert timeout.patience(0.25, 2.0) == 0.25
+    for _ in range(50):
+        timeout.answered(0.4)
+    assert 0.4 <= timeout.patience(0.25, 2.0) < 2.0
+    for _ in range(50):
+        timeout.answered(5.0)
+    assert timeout.patience(0.25, 2.0) == 2.0

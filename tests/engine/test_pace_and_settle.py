@@ -208,3 +208,51 @@ async def test_a_lost_answer_costs_the_learnt_timeout_not_the_configured_read_ti
         with pytest.raises(ReadTimeout):
             await asyncio.wait_for(client.list_queues(), timeout=15)
     assert emulator.backend.stats.snapshot()["faults"]["lost"] == 1
+
+
+async def test_listing_pages_whose_answers_are_lost_are_asked_for_again_without_waiting_out_a_timeout(
+    tmp_path: Path, data: Path, emulator: RunningEmulator
+) -> None:
+    keys = [f"hedge/{i:03d}.png" for i in range(300)]
+    _seed_as_links(emulator, data, keys)
+    items = [
+        Item(f"id-{i:03d}", BUCKET, key, BUCKET, "ap-guangzhou", f"out/{i:03d}.png", 0)
+        for i, key in enumerate(keys)
+    ]
+    # The read timeout is far longer than the test: only a copy sent meanwhile can answer.
+    settings = ClientSettings(
+        BUCKET,
+        "ap-guangzhou",
+        CREDS,
+        endpoint=emulator.url,
+        read_timeout=600.0,
+        total_timeout=600.0,
+        straggler_after=0.05,
+    )
+    with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
+        ledger.add_items(items)
+        async with CIClient(settings) as client:
+            queue_id = (await client.list_queues())[0].queue_id
+            template = JobTemplate(queue_id, None, "imageMogr2/rotate/90", False)
+            since = datetime.now(UTC)
+            claimed = ledger.claim(300)
+            job_ids = [(await client.submit(template.request(item))).job_id for item in claimed]
+            ledger.mark_unknown(item.item_id for item in claimed)
+            emulator.emulator.faults.configure(
+                FaultConfig(lost=0.5, routes=("GET /pic_jobs",), seed=3)
+            )
+            retrier = Retrier(RetryPolicy.for_tests())
+            reconciler = Reconciler(client, ledger, queue_id, retrier=retrier)
+
+            unsettled = await reconciler.settle(since, datetime.now(UTC))
+
+        adopted = dict(ledger.connection.execute("SELECT item_id, job_id FROM items").fetchall())
+        stats = emulator.backend.stats.snapshot()
+        assert unsettled == 0
+        assert adopted == {item.item_id: job for item, job in zip(claimed, job_ids, strict=True)}
+        assert stats["faults"]["lost"] >= 1
+        # Each lost page was answered by its copy: nothing timed out, nothing was retried.
+        assert retrier.budget.tokens == retrier.budget.capacity
+        assert (
+            stats["requests"]["GET /pic_jobs"] == reconciler.list_requests + stats["faults"]["lost"]
+        )

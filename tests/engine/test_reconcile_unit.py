@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,56 @@ async def test_an_item_whose_lookup_fails_stays_unknown_and_is_counted_unsettled
     assert unsettled == 2
     assert ledger.counts()[State.UNKNOWN] == 2
     assert (made.adopted, made.released) == (0, 0)
+
+
+async def test_a_long_window_is_listed_as_spans_side_by_side_that_leave_no_second_out(
+    ledger: Ledger,
+) -> None:
+    ci = FakeCI()
+    job_id = made_by_lost_request(ci, 0)
+    made = reconciler(ci, ledger)
+    sent = {"id-000000": T0, "id-000001": T0 + timedelta(seconds=30)}
+
+    unsettled = await made.settle(T0, T0 + timedelta(seconds=40), sent=sent, skew=0.0)
+
+    assert unsettled == 0
+    assert state_and_job(ledger, "id-000000") == (State.SUBMITTED, job_id)
+    assert state_and_job(ledger, "id-000001") == (State.PENDING, None)
+    spans = sorted(
+        (query["start_creation_time"], query["end_creation_time"])
+        for op, query in ci.calls
+        if op == "list_jobs_page"
+    )
+    assert len(spans) == 2  # no more spans than items to settle
+    # From two seconds (the slack) before the first send to two after the reconciler's now.
+    assert spans[0][0] == "2024-05-01T09:59:58+0000"
+    assert spans[-1][1] == "2024-05-01T10:01:02+0000"
+    # Each span begins a second before the last one ends: whether CI reads the bounds as
+    # inclusive or not, every second of the window is in a span.
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert datetime.strptime(start, "%Y-%m-%dT%H:%M:%S%z") == datetime.strptime(
+            end, "%Y-%m-%dT%H:%M:%S%z"
+        ) - timedelta(seconds=1)
+
+
+async def test_an_item_given_up_on_long_enough_ago_is_settled_by_the_first_pass_that_sees_it(
+    ledger: Ledger,
+) -> None:
+    ci = FakeCI()
+    made = Reconciler(
+        ci.client,
+        ledger,
+        "q1",
+        retrier=Retrier(RetryPolicy.for_tests()),
+        clock=lambda: 100.0,
+        wall=lambda: T0 + timedelta(minutes=1),
+    )
+    # Given up on five seconds ago (id-000000), or at a time the sender did not note.
+    given_up = {"id-000000": 95.0}
+
+    await made.settle(T0, T0 + timedelta(minutes=1), min_age=2.0, given_up=given_up)
+
+    assert state_and_job(ledger, "id-000000") == (State.PENDING, None)
+    assert state_and_job(ledger, "id-000001") == (State.UNKNOWN, None)
+    assert made.waiting == 1
+    assert given_up == {}

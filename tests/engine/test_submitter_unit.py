@@ -12,7 +12,7 @@ from orchestrator.cloud.retry import Retrier, RetryBudget, RetryPolicy
 from orchestrator.engine.flow import Outstanding
 from orchestrator.engine.submitter import JobTemplate, Submitter
 from orchestrator.ledger import Ledger, State
-from tests.engine.fakes import FakeCI, item, open_ledger, refused, throttled, unreachable
+from tests.engine.fakes import FakeCI, item, lost, open_ledger, refused, throttled, unreachable
 
 TEMPLATE = JobTemplate(queue_id="q1", template_id=None, process_rule="imageMogr2/rotate/90",
                        is_pic_info=False)  # fmt: skip
@@ -144,3 +144,28 @@ async def test_nothing_is_claimed_once_stop_is_set(ledger: Ledger) -> None:
 
     assert states(ledger) == {State.PENDING: 3}
     assert ci.calls == []
+
+
+async def test_with_nothing_left_to_claim_the_submitter_waits_on_settling_and_sends_what_it_releases(
+    ledger: Ledger,
+) -> None:
+    ci = FakeCI()
+    ci.fail("submit", lost())  # the first request's outcome is unknown (it made no job)
+    sub, _ = submitter(ci, ledger, concurrency=1)
+    calls: list[tuple[int, int]] = []  # (items in flight, items unknown) at each call
+
+    async def refill(stop: asyncio.Event) -> bool:
+        sub.flush()
+        unknown = [row.item_id for row in ledger.unknown_items(10)]
+        calls.append((sub.in_flight, len(unknown)))
+        if not unknown:
+            return False
+        ledger.release(unknown)  # settled: no job was made, so it goes back to pending
+        return True
+
+    sub.refill = refill
+    await sub.run(asyncio.Event())
+
+    assert calls == [(0, 1), (0, 0)]
+    assert states(ledger) == {State.SUBMITTED: 3}
+    assert [key for op, key in ci.calls if op == "submit"].count("in/000000.jpg") == 2

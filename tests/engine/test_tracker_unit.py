@@ -134,3 +134,31 @@ async def test_tracking_stops_when_told_even_with_jobs_outstanding(ledger: Ledge
 
     assert ci.calls == []
     assert ledger.outstanding_count() == 4
+
+
+async def test_the_last_few_jobs_of_a_run_are_polled_again_soon_once_they_finish(
+    ledger: Ledger,
+) -> None:
+    ci = FakeCI()
+    first, *others = submit_all(ci, ledger)
+    ci.finish(first, JobState.SUCCESS)
+    track = Tracker(
+        ci.client,
+        ledger,
+        Outstanding(100, ledger.outstanding_count()),
+        retrier=Retrier(RetryPolicy.for_tests()),
+        poll_min=0.5,
+        poll_max=30.0,
+    )
+
+    # One of four finished: a fifth or more of what was described, however few jobs that is.
+    assert await track.poll_once() == 1
+    assert track.next_interval(4.0, 1) == 0.5
+    # None of the three left finished: back off.
+    assert await track.poll_once() == 0
+    assert track.next_interval(4.0, 0) == 6.0
+    assert track.next_interval(25.0, 0) == 30.0
+    for job_id in others:
+        ci.finish(job_id, JobState.SUCCESS)
+    assert await track.poll_once() == 3
+    assert track.next_interval(30.0, 3) == 0.5
