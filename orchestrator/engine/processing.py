@@ -69,7 +69,7 @@ class Processing:
         grace: float = 300.0,
         jobs: frozenset[str] | None = None,
         settle_every: float = 5.0,
-        settle_after: float = 1.0,
+        settle_after: float = 2.0,
         settle_gap: float = 1.0,
     ) -> None:
         self.ledger = ledger
