@@ -280,8 +280,6 @@ class Transport:
         url, unsigned = self._target(service, path, params, body, content_type)
         tried: set[str] = set()
         while True:
-            if service == "ci" and self.limiter is not None:
-                await self.limiter.acquire()
             session = self._get_session()
             slot = await self._take_slot(service)
             try:
@@ -336,8 +334,6 @@ class Transport:
         url, unsigned = self._target(service, path, params, body, content_type)
         tried: set[str] = set()
         while True:
-            if service == "ci" and self.limiter is not None:
-                await self.limiter.acquire()
             session = self._get_session()
             slot = await self._take_slot(service)
             try:
@@ -380,8 +376,17 @@ class Transport:
         raise error
 
     async def _take_slot(self, service: str) -> _Slot:
-        """One of `concurrency` slots, given back early by a CI request that straggles."""
+        """One of `concurrency` slots, given back early by a CI request that straggles; then,
+        for CI, the rate limiter's next slot. In that order, a request leaves as soon as its
+        rate slot comes: had it waited for a connection after it, answers coming back late
+        would let the waiting requests out in a burst."""
         await self._slots.acquire()
+        if service == "ci" and self.limiter is not None:
+            try:
+                await self.limiter.acquire()
+            except BaseException:
+                self._slots.release()
+                raise
         slot = _Slot(self)
         if service == "ci" and self.settings.max_stragglers > 0:
             loop = asyncio.get_running_loop()
