@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 __all__ = [
     "SIGNED_HEADERS",
     "Credentials",
+    "Signer",
     "authorization",
     "key_time",
     "parse_authorization",
@@ -67,9 +68,43 @@ def _should_sign(name: str) -> bool:
     return lowered in SIGNED_HEADERS or lowered.startswith(("x-cos-", "x-ci-"))
 
 
-def _canonical(pairs: Iterable[tuple[str, str]]) -> tuple[str, str]:
-    encoded = sorted((uri_encode(k).lower(), uri_encode(v)) for k, v in pairs)
+def _canonical(
+    pairs: Iterable[tuple[str, str]], encode: Callable[[str], str] = uri_encode
+) -> tuple[str, str]:
+    encoded = sorted((encode(k).lower(), encode(v)) for k, v in pairs)
     return ";".join(k for k, _ in encoded), "&".join(f"{k}={v}" for k, v in encoded)
+
+
+def _hex_hmac(key: bytes, message: bytes) -> str:
+    return hmac.digest(key, message, "sha1").hex()
+
+
+def _sign_key(credentials: Credentials, kt: str) -> str:
+    return _hex_hmac(credentials.secret_key.encode(), kt.encode())
+
+
+def _signed(
+    method: str,
+    path: str,
+    params: Mapping[str, str],
+    headers: Mapping[str, str],
+    secret_id: str,
+    kt: str,
+    sign_key: str,
+    sign_all_headers: bool,
+    encode: Callable[[str], str] = uri_encode,
+) -> str:
+    param_list, http_params = _canonical(params.items(), encode) if params else ("", "")
+    header_list, http_headers = _canonical(
+        ((k, v) for k, v in headers.items() if sign_all_headers or _should_sign(k)), encode
+    )
+    http_string = f"{method.lower()}\n{path}\n{http_params}\n{http_headers}\n"
+    string_to_sign = f"sha1\n{kt}\n{hashlib.sha1(http_string.encode()).hexdigest()}\n"
+    signature = _hex_hmac(sign_key.encode(), string_to_sign.encode())
+    return (
+        f"q-sign-algorithm=sha1&q-ak={secret_id}&q-sign-time={kt}&q-key-time={kt}"
+        f"&q-header-list={header_list}&q-url-param-list={param_list}&q-signature={signature}"
+    )
 
 
 def authorization(
@@ -89,18 +124,47 @@ def authorization(
     of the headers, those a COS SDK signs, or all of them when `sign_all_headers`.
     """
     kt = key_time(start, end)
-    sign_key = hmac.new(credentials.secret_key.encode(), kt.encode(), hashlib.sha1).hexdigest()
-    param_list, http_params = _canonical(params.items())
-    header_list, http_headers = _canonical(
-        (k, v) for k, v in headers.items() if sign_all_headers or _should_sign(k)
-    )
-    http_string = f"{method.lower()}\n{path}\n{http_params}\n{http_headers}\n"
-    string_to_sign = f"sha1\n{kt}\n{hashlib.sha1(http_string.encode()).hexdigest()}\n"
-    signature = hmac.new(sign_key.encode(), string_to_sign.encode(), hashlib.sha1).hexdigest()
-    return (
-        f"q-sign-algorithm=sha1&q-ak={credentials.secret_id}&q-sign-time={kt}&q-key-time={kt}"
-        f"&q-header-list={header_list}&q-url-param-list={param_list}&q-signature={signature}"
-    )
+    key = _sign_key(credentials, kt)
+    return _signed(method, path, params, headers, credentials.secret_id, kt, key, sign_all_headers)
+
+
+class Signer:
+    """`authorization` for one client's stream of requests: the signing key is derived once
+    per credentials and KeyTime (the KeyTime moves once a second), and the encoded form of the
+    names and values that come back in every request (Host, Content-Type, lengths) is kept."""
+
+    __slots__ = ("_encoded", "_key")
+
+    def __init__(self) -> None:
+        self._key: tuple[Credentials, str, str] | None = None
+        self._encoded: dict[str, str] = {}
+
+    def _encode(self, value: str) -> str:
+        encoded = self._encoded.get(value)
+        if encoded is None:
+            if len(self._encoded) >= 256:  # object keys and tokens go by; keep it small
+                self._encoded.clear()
+            encoded = self._encoded[value] = uri_encode(value)
+        return encoded
+
+    def authorization(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        headers: Mapping[str, str],
+        credentials: Credentials,
+        start: int,
+        end: int,
+    ) -> str:
+        """As `authorization(...)`, with the headers a COS SDK signs."""
+        kt = key_time(start, end)
+        cached = self._key
+        if cached is None or cached[0] is not credentials or cached[1] != kt:
+            cached = self._key = (credentials, kt, _sign_key(credentials, kt))
+        return _signed(
+            method, path, params, headers, credentials.secret_id, kt, cached[2], False, self._encode
+        )
 
 
 def parse_authorization(value: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The request path under every client call: one session per run, a request signed afresh with
-the current credentials and the service's time, and one error boundary.
+the current credentials and the service's time, its errors translated at one boundary
+(`orchestrator.cloud.boundary`).
 
 A call makes one HTTP request (retries belong to `orchestrator.cloud.retry`) and raises only
 `orchestrator.exceptions.CIError` subclasses. Two refusals are answered here, once each per call,
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -25,19 +26,12 @@ from yarl import URL
 
 from orchestrator import defaults
 from orchestrator.cloud import wire
+from orchestrator.cloud.boundary import translate_errors
 from orchestrator.cloud.clock import ServiceClock, is_skew_error
 from orchestrator.cloud.credentials import CredentialProvider, is_expired_credentials
-from orchestrator.cloud.signing import Credentials, authorization, uri_encode
+from orchestrator.cloud.signing import Credentials, Signer, uri_encode
 from orchestrator.cloud.timeouts import AnswerTimeout, TimeoutPolicy
-from orchestrator.exceptions import (
-    ConnectError,
-    DisconnectError,
-    ReadTimeout,
-    ResponseError,
-    ServiceError,
-    TLSError,
-    TransportError,
-)
+from orchestrator.exceptions import ReadTimeout, ResponseError, ServiceError
 
 __all__ = ["STRAGGLING", "ClientSettings", "Limiter", "MiB", "Transport", "translate_errors"]
 
@@ -106,42 +100,6 @@ class ClientSettings:
         return URL(f"https://{self.host(service)}")
 
 
-@contextlib.contextmanager
-def translate_errors() -> Iterator[None]:
-    """The one place where aiohttp's and asyncio's exceptions become ours."""
-    try:
-        yield
-    except aiohttp.ClientSSLError as exc:
-        raise TLSError(f"TLS failure: {_describe(exc)}") from None
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        raise ConnectError(f"cannot connect: {_describe(exc)}") from None
-    except (aiohttp.SocketTimeoutError, TimeoutError) as exc:
-        raise ReadTimeout(f"timed out waiting for the answer{_suffix(exc)}") from None
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-        raise DisconnectError(f"connection lost mid-answer: {_describe(exc)}") from None
-    except aiohttp.ClientResponseError as exc:
-        raise ResponseError(f"unreadable answer: {_describe(exc)}") from None
-    except (aiohttp.ClientOSError, ConnectionError) as exc:
-        raise DisconnectError(f"connection error: {_describe(exc)}") from None
-    except aiohttp.InvalidURL as exc:
-        raise ConnectError(f"invalid endpoint URL: {exc}") from None
-    except aiohttp.ClientError as exc:
-        raise TransportError(f"HTTP client error: {_describe(exc)}") from None
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        text = str(exc)
-    except Exception:  # some aiohttp errors cannot render without their request
-        text = ""
-    return text.splitlines()[0] if text.strip() else type(exc).__name__
-
-
-def _suffix(exc: BaseException) -> str:
-    text = _describe(exc)
-    return "" if text == type(exc).__name__ else f": {text}"
-
-
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
@@ -182,6 +140,10 @@ class Transport:
             TimeoutPolicy(floor=settings.min_read_timeout, ceiling=settings.read_timeout)
         )
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._signer = Signer()
+        self._targets: dict[
+            tuple[str, str, tuple[tuple[str, str], ...], int | None], tuple[URL, dict[str, str]]
+        ] = {}
 
     async def __aenter__(self) -> Self:
         return self
@@ -201,6 +163,7 @@ class Transport:
                 ),
                 auto_decompress=True,
                 skip_auto_headers=("User-Agent",),
+                cookie_jar=aiohttp.DummyCookieJar(),  # CI and COS set none we would send back
             )
         return self._session
 
@@ -231,6 +194,87 @@ class Transport:
             await self._session.close()
         self._session = None
 
+    def _target(
+        self,
+        service: str,
+        path: str,
+        params: Mapping[str, str],
+        body: bytes | None,
+        content_type: str,
+    ) -> tuple[URL, dict[str, str]]:
+        """The URL of one request and its headers before signing; the same request (a submit,
+        most of all) is not built again."""
+        key = (service, path, tuple(params.items()), None if body is None else len(body))
+        known = self._targets.get(key)
+        if known is None:
+            s = self.settings
+            unsigned = {"Host": s.host(service)}
+            if body is not None:
+                unsigned["Content-Type"] = content_type
+                unsigned["Content-Length"] = str(len(body))
+            query = "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in params.items())
+            base = s.base_url(service)
+            # Built, not joined: URL.join would resolve '.' and '..' in keys such as 'a/../b.jpg'
+            # and request another object than the one signed.
+            url = URL.build(
+                scheme=base.scheme,
+                host=base.raw_host or "",
+                port=base.explicit_port,
+                path=base.raw_path.rstrip("/") + quote(path, safe="/-_.~,"),
+                query_string=query,
+                encoded=True,
+            )
+            if len(self._targets) >= 64:  # describes and listings go by; keep it small
+                self._targets.clear()
+            known = self._targets[key] = (url, unsigned)
+        return known
+
+    async def _signed_headers(
+        self, method: str, path: str, params: Mapping[str, str], service: str,
+        unsigned: dict[str, str],
+    ) -> tuple[dict[str, str], Credentials, float]:  # fmt: skip
+        """Headers signed now with the current credentials; the credentials and the clock's
+        offset they were signed with."""
+        creds = await self.credentials.get()
+        offset = self.clock.offset
+        headers = dict(unsigned)
+        if creds.token:
+            headers[f"x-{service}-security-token"] = creds.token
+        now = int(self.clock.now())
+        headers["Authorization"] = self._signer.authorization(
+            method, path, params, headers, creds, now - 60, now + self.settings.sign_window
+        )
+        return headers, creds, offset
+
+    async def _refusal(self, resp: aiohttp.ClientResponse) -> tuple[ServiceError, str | None]:
+        error = wire.parse_error(
+            resp.status,
+            await self._read_bounded(resp),
+            resp.headers.get("Content-Type", ""),
+            _retry_after(resp.headers.get("Retry-After")),
+        )
+        return error, resp.headers.get("Date")
+
+    async def _resign(
+        self,
+        error: ServiceError,
+        date: str | None,
+        offset: float,
+        creds: Credentials,
+        tried: set[str],
+    ) -> None:
+        """Return if signing again can fix `error` (once each per call); raise it if not."""
+        if "skew" not in tried and is_skew_error(error):
+            tried.add("skew")
+            self.clock.correct(date)
+            if self.clock.offset != offset:
+                return
+        if "expired" not in tried and self.credentials.temporary and is_expired_credentials(error):
+            tried.add("expired")
+            await self.credentials.expired(creds)
+            return
+        self._refused(error)
+
     async def _call(
         self,
         op: str,
@@ -243,17 +287,46 @@ class Transport:
         content_type: str = "application/xml",
         decompress: bool = True,
     ) -> bytes:
-        async with self._open(
-            op,
-            method,
-            path,
-            service=service,
-            params=params,
-            body=body,
-            content_type=content_type,
-            decompress=decompress,
-        ) as resp:
-            return await self._read_bounded(resp)
+        """One signed request whose answer is read whole: the body of a success; an error
+        answer is raised as a ServiceError. `_open`, for answers read as a stream, is the same
+        request written as a context manager, which costs more per call."""
+        params = params or {}
+        url, unsigned = self._target(service, path, params, body, content_type)
+        tried: set[str] = set()
+        while True:
+            session = self._get_session()
+            slot = await self._take_slot(service)
+            try:
+                # Signed last, after any wait: the credentials must outlive the request's trip.
+                headers, creds, offset = await self._signed_headers(
+                    method, path, params, service, unsigned
+                )
+                learnt = self._ci_timeout() if service == "ci" else None
+                sent = time.monotonic()
+                try:
+                    with translate_errors():
+                        async with session.request(
+                            method,
+                            url,
+                            data=body,
+                            headers=headers,
+                            allow_redirects=False,
+                            auto_decompress=decompress,
+                            timeout=learnt or session.timeout,
+                        ) as resp:
+                            if learnt is not None:
+                                self.answer_timeout.answered(time.monotonic() - sent)
+                            if resp.status < 300:
+                                self.last_date = resp.headers.get("Date")
+                                return await self._read_bounded(resp)
+                            error, date = await self._refusal(resp)
+                except ReadTimeout:
+                    if learnt is not None:
+                        self.answer_timeout.timed_out(learnt.sock_read)
+                    raise
+            finally:
+                self._give_slot(slot)
+            await self._resign(error, date, offset, creds, tried)
 
     @contextlib.asynccontextmanager
     async def _open(
@@ -271,39 +344,15 @@ class Transport:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send one signed request; yield the response once it is known to be a success (an
         error answer is read and raised as a ServiceError)."""
-        s = self.settings
-        params = dict(params or {})
-        unsigned = {"Host": s.host(service)}
-        if body is not None:
-            unsigned["Content-Type"] = content_type
-            unsigned["Content-Length"] = str(len(body))
-        query = "&".join(f"{uri_encode(k)}={uri_encode(v)}" for k, v in params.items())
-        base = s.base_url(service)
-        # Built, not joined: URL.join would resolve '.' and '..' in keys such as 'a/../b.jpg'
-        # and request another object than the one signed.
-        url = URL.build(
-            scheme=base.scheme,
-            host=base.raw_host or "",
-            port=base.explicit_port,
-            path=base.raw_path.rstrip("/") + quote(path, safe="/-_.~,"),
-            query_string=query,
-            encoded=True,
-        )
-        corrected = refreshed = False
+        params = params or {}
+        url, unsigned = self._target(service, path, params, body, content_type)
+        tried: set[str] = set()
         while True:
-            if service == "ci" and self.limiter is not None:
-                await self.limiter.acquire()
             session = self._get_session()
-            async with self._slot(service):
-                # Signed last, after any wait: the credentials must outlive the request's trip.
-                creds = await self.credentials.get()
-                offset = self.clock.offset
-                headers = dict(unsigned)
-                if creds.token:
-                    headers[f"x-{service}-security-token"] = creds.token
-                now = int(self.clock.now())
-                headers["Authorization"] = authorization(
-                    method, path, params, headers, creds, now - 60, now + s.sign_window
+            slot = await self._take_slot(service)
+            try:
+                headers, creds, offset = await self._signed_headers(
+                    method, path, params, service, unsigned
                 )
                 learnt = self._ci_timeout() if service == "ci" and timeout is None else None
                 sent = time.monotonic()
@@ -324,27 +373,14 @@ class Transport:
                                 self.last_date = resp.headers.get("Date")
                                 yield resp
                                 return
-                            error = wire.parse_error(
-                                resp.status,
-                                await self._read_bounded(resp),
-                                resp.headers.get("Content-Type", ""),
-                                _retry_after(resp.headers.get("Retry-After")),
-                            )
-                            date = resp.headers.get("Date")
+                            error, date = await self._refusal(resp)
                 except ReadTimeout:
                     if learnt is not None:
                         self.answer_timeout.timed_out(learnt.sock_read)
                     raise
-            if not corrected and is_skew_error(error):
-                corrected = True
-                self.clock.correct(date)
-                if self.clock.offset != offset:
-                    continue
-            if not refreshed and self.credentials.temporary and is_expired_credentials(error):
-                refreshed = True
-                await self.credentials.expired(creds)
-                continue
-            self._refused(error)
+            finally:
+                self._give_slot(slot)
+            await self._resign(error, date, offset, creds, tried)
 
     def _refused(self, error: ServiceError) -> None:
         if error.throttled:
@@ -353,35 +389,31 @@ class Transport:
                 self.limiter.on_throttle(error.retry_after)
         raise error
 
-    @contextlib.asynccontextmanager
-    async def _slot(self, service: str) -> AsyncIterator[None]:
-        """One of `concurrency` slots, given back early by a CI request that straggles."""
+    async def _take_slot(self, service: str) -> _Slot:
+        """One of `concurrency` slots, given back early by a CI request that straggles; then,
+        for CI, the rate limiter's next slot. In that order, a request leaves as soon as its
+        rate slot comes: had it waited for a connection after it, answers coming back late
+        would let the waiting requests out in a burst."""
         await self._slots.acquire()
-        held = True
-        straggling = False
-        notify = STRAGGLING.get()
-
-        def straggle() -> None:
-            nonlocal held, straggling
-            if held and self.stragglers < self.settings.max_stragglers:
-                held, straggling = False, True
-                self.stragglers += 1
+        if service == "ci" and self.limiter is not None:
+            try:
+                await self.limiter.acquire()
+            except BaseException:
                 self._slots.release()
-                if notify is not None:
-                    notify()
-
-        timer = None
+                raise
+        slot = _Slot(self)
         if service == "ci" and self.settings.max_stragglers > 0:
-            timer = asyncio.get_running_loop().call_later(self.straggle_after(), straggle)
-        try:
-            yield
-        finally:
-            if timer is not None:
-                timer.cancel()
-            if held:
-                self._slots.release()
-            if straggling:
-                self.stragglers -= 1
+            loop = asyncio.get_running_loop()
+            slot.timer = loop.call_later(self.straggle_after(), slot.straggle)
+        return slot
+
+    def _give_slot(self, slot: _Slot) -> None:
+        if slot.timer is not None:
+            slot.timer.cancel()
+        if slot.held:
+            self._slots.release()
+        if slot.straggling:
+            self.stragglers -= 1
 
     async def _read_bounded(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self.settings.max_body
@@ -396,3 +428,26 @@ class Transport:
                 raise ResponseError(f"answer exceeds the {limit}-byte limit")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+class _Slot:
+    """A request's hold on one of the transport's `concurrency` slots."""
+
+    __slots__ = ("held", "notify", "straggling", "timer", "transport")
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.held = True
+        self.straggling = False
+        self.timer: asyncio.TimerHandle | None = None
+        self.notify = STRAGGLING.get()
+
+    def straggle(self) -> None:
+        """Unanswered for long: stop counting against `concurrency` (at most `max_stragglers`)."""
+        transport = self.transport
+        if self.held and transport.stragglers < transport.settings.max_stragglers:
+            self.held, self.straggling = False, True
+            transport.stragglers += 1
+            transport._slots.release()
+            if self.notify is not None:
+                self.notify()

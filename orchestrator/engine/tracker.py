@@ -90,6 +90,7 @@ class Tracker:
         *,
         retrier: Retrier,
         batch: int = 50,
+        write_every: int = 250,
         poll_min: float = defaults.POLL_MIN,
         poll_max: float = defaults.POLL_MAX,
         on_final: Callable[[JobDetail], None] | None = None,
@@ -99,6 +100,7 @@ class Tracker:
         self.outstanding = outstanding
         self.retrier = retrier
         self.batch = batch
+        self.write_every = write_every
         self.poll_min = poll_min
         self.poll_max = poll_max
         self.on_final = on_final
@@ -111,10 +113,15 @@ class Tracker:
         self._wake.set()
 
     async def poll_once(self) -> int:
-        """Describe every outstanding job once; return how many reached a final state."""
+        """Describe every outstanding job once; return how many reached a final state.
+
+        Final states are written a few pages at a time (`write_every` updates): each ledger
+        commit costs about as much as writing fifty rows."""
         finished = 0
         after = 0
         self.described = 0
+        updates: list[JobUpdate] = []
+        final: list[JobDetail] = []
         while page := self.ledger.outstanding_job_ids(self.batch, after):
             after = page[-1][0]
             ids = [job_id for _, job_id in page]
@@ -128,21 +135,30 @@ class Tracker:
             except CIError as exc:
                 log.warning("describing %d jobs failed: %s; will try again", len(ids), exc)
             else:
-                final = [job for job in result.jobs if job.final]
-                updates = [job_update(job) for job in final]
+                done = [job for job in result.jobs if job.final]
+                final += done
+                updates += [job_update(job) for job in done]
                 updates += self._missing_updates(result.missing)
-                if updates:
-                    finished += self.ledger.record_states(updates)
-                if self.on_final is not None:
-                    for job in final:
-                        self.on_final(job)
+                if len(updates) >= self.write_every:
+                    finished += self._write(updates, final)
             finally:
                 self.requests += 1
             if len(page) < self.batch:
                 # The end of what was outstanding: what the submitter wrote since then waits for
                 # the next poll, rather than a page of its own for every few jobs.
                 break
+        finished += self._write(updates, final)
         await self.outstanding.done(finished)
+        return finished
+
+    def _write(self, updates: list[JobUpdate], final: list[JobDetail]) -> int:
+        """Record `updates`, tell `on_final` of the `final` jobs, and empty both lists."""
+        finished = self.ledger.record_states(updates) if updates else 0
+        if self.on_final is not None:
+            for job in final:
+                self.on_final(job)
+        updates.clear()
+        final.clear()
         return finished
 
     def _missing_updates(self, missing: list[str]) -> list[JobUpdate]:

@@ -216,8 +216,13 @@ def foreign_keys_off(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("PRAGMA foreign_keys = ON")
 
 
+# One encoder for every call: json.dumps with options builds a new one each time, which cost
+# as much as encoding a job's result.
+_JSON: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def encode_json(value: Mapping[str, Any] | None) -> str | None:
     """How the JSON columns (result, args, counts) are stored: compact, keys sorted."""
     if value is None:
         return None
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return _JSON.encode(value)

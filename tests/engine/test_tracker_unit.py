@@ -12,7 +12,7 @@ from orchestrator.cloud.models import JobDetail, JobState, PicResult
 from orchestrator.cloud.retry import Retrier, RetryPolicy
 from orchestrator.engine.flow import Outstanding
 from orchestrator.engine.tracker import MISSING_LIMIT, Tracker
-from orchestrator.ledger import Ledger, State
+from orchestrator.ledger import JobUpdate, Ledger, State
 from tests.engine.fakes import FakeCI, open_ledger, unreachable
 
 
@@ -162,3 +162,26 @@ async def test_the_last_few_jobs_of_a_run_are_polled_again_soon_once_they_finish
         ci.finish(job_id, JobState.SUCCESS)
     assert await track.poll_once() == 3
     assert track.next_interval(30.0, 3) == 0.5
+
+
+async def test_final_states_of_several_pages_go_into_the_ledger_in_one_write(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ci = FakeCI()
+    job_ids = submit_all(ci, ledger)
+    for job_id in job_ids:
+        ci.finish(job_id, JobState.SUCCESS)
+    writes: list[int] = []
+    record = ledger.record_states
+
+    def counted(rows: list[JobUpdate]) -> int:
+        writes.append(len(rows))
+        return record(rows)
+
+    monkeypatch.setattr(ledger, "record_states", counted)
+
+    finished = await tracker(ci, ledger, batch=1, write_every=3).poll_once()
+
+    assert finished == 4
+    assert writes == [3, 1]
+    assert {row(ledger, job_id)[0] for job_id in job_ids} == {State.SUCCESS}
