@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -303,8 +303,9 @@ class Transport:
                 )
                 learnt = self._ci_timeout() if service == "ci" else None
                 sent = time.monotonic()
+                slot.arm(learnt)
                 try:
-                    with translate_errors():
+                    with translate_errors(), slot.guard():
                         async with session.request(
                             method,
                             url,
@@ -314,6 +315,7 @@ class Transport:
                             auto_decompress=decompress,
                             timeout=learnt or session.timeout,
                         ) as resp:
+                            slot.disarm()
                             if learnt is not None:
                                 self.answer_timeout.answered(time.monotonic() - sent)
                             if resp.status < 300:
@@ -322,7 +324,7 @@ class Transport:
                             error, date = await self._refusal(resp)
                 except ReadTimeout:
                     if learnt is not None:
-                        self.answer_timeout.timed_out(learnt.sock_read)
+                        self.answer_timeout.timed_out(slot.given or learnt.sock_read)
                     raise
             finally:
                 self._give_slot(slot)
@@ -356,8 +358,9 @@ class Transport:
                 )
                 learnt = self._ci_timeout() if service == "ci" and timeout is None else None
                 sent = time.monotonic()
+                slot.arm(learnt)
                 try:
-                    with translate_errors():
+                    with translate_errors(), slot.guard():
                         async with session.request(
                             method,
                             url,
@@ -367,6 +370,7 @@ class Transport:
                             auto_decompress=decompress,
                             timeout=timeout or learnt or session.timeout,
                         ) as resp:
+                            slot.disarm()
                             if learnt is not None:
                                 self.answer_timeout.answered(time.monotonic() - sent)
                             if resp.status < 300:
@@ -376,7 +380,7 @@ class Transport:
                             error, date = await self._refusal(resp)
                 except ReadTimeout:
                     if learnt is not None:
-                        self.answer_timeout.timed_out(learnt.sock_read)
+                        self.answer_timeout.timed_out(slot.given or learnt.sock_read)
                     raise
             finally:
                 self._give_slot(slot)
@@ -410,6 +414,7 @@ class Transport:
     def _give_slot(self, slot: _Slot) -> None:
         if slot.timer is not None:
             slot.timer.cancel()
+        slot.disarm()
         if slot.held:
             self._slots.release()
         if slot.straggling:
@@ -433,7 +438,18 @@ class Transport:
 class _Slot:
     """A request's hold on one of the transport's `concurrency` slots."""
 
-    __slots__ = ("held", "notify", "straggling", "timer", "transport")
+    __slots__ = (
+        "cut",
+        "expired",
+        "given",
+        "held",
+        "notify",
+        "sent",
+        "straggling",
+        "task",
+        "timer",
+        "transport",
+    )
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
@@ -441,10 +457,56 @@ class _Slot:
         self.straggling = False
         self.timer: asyncio.TimerHandle | None = None
         self.notify = STRAGGLING.get()
+        # A request sent with a longer read timeout than the one learnt since (the first ones
+        # of a run get the ceiling, before any answer) is cut at the learnt one once it
+        # straggles, rather than hold its item, and what waits on it, for the ceiling.
+        self.given: float | None = None
+        self.sent = 0.0
+        self.task: asyncio.Task[object] | None = None
+        self.cut: asyncio.TimerHandle | None = None
+        self.expired = False
+
+    def arm(self, timeout: aiohttp.ClientTimeout | None) -> None:
+        """The request is being sent with `timeout` (a learnt one, or None)."""
+        if timeout is not None and timeout.sock_read is not None and self.timer is not None:
+            self.given = timeout.sock_read
+            self.sent = asyncio.get_running_loop().time()
+            self.task = asyncio.current_task()
+
+    def disarm(self) -> None:
+        """The answer's headers came (or the request is over): no cut any more."""
+        self.given = None
+        if self.cut is not None:
+            self.cut.cancel()
+            self.cut = None
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn this slot's own cut into the timeout it stands for (`translate_errors`, outside
+        it, makes that a ReadTimeout)."""
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self.expired or self.task is None or self.task.uncancel() > 0:
+                raise
+            self.expired = False
+            raise TimeoutError("cut at the learnt read timeout") from None
+
+    def _expire(self) -> None:
+        self.cut = None
+        if self.given is not None and self.task is not None:
+            self.expired = True
+            self.task.cancel()
 
     def straggle(self) -> None:
-        """Unanswered for long: stop counting against `concurrency` (at most `max_stragglers`)."""
+        """Unanswered for long: stop counting against `concurrency` (at most `max_stragglers`);
+        cut at the learnt read timeout if it was sent with a longer one."""
         transport = self.transport
+        if self.given is not None:
+            wait = round(transport.answer_timeout.current(), 1)
+            if wait + 0.05 < self.given:
+                self.given = wait
+                self.cut = asyncio.get_running_loop().call_at(self.sent + wait, self._expire)
         if self.held and transport.stragglers < transport.settings.max_stragglers:
             self.held, self.straggling = False, True
             transport.stragglers += 1

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cloud.client import CIClient, ClientSettings
+from orchestrator.cloud.models import JobRequest
 from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.cloud.retry import Retrier, RetryPolicy
 from orchestrator.emulator.faults import FaultConfig
@@ -207,6 +208,32 @@ async def test_a_lost_answer_costs_the_learnt_timeout_not_the_configured_read_ti
         # The guard is far above the learnt timeout and far below the configured one.
         with pytest.raises(ReadTimeout):
             await asyncio.wait_for(client.list_queues(), timeout=15)
+    assert emulator.backend.stats.snapshot()["faults"]["lost"] == 1
+
+
+async def test_a_request_sent_before_the_timeout_was_learnt_is_cut_at_the_learnt_one_once_it_straggles(
+    emulator: RunningEmulator,
+) -> None:
+    settings = ClientSettings(
+        BUCKET,
+        "ap-guangzhou",
+        CREDS,
+        endpoint=emulator.url,
+        read_timeout=30.0,
+        min_read_timeout=0.3,
+        straggler_after=0.5,
+    )
+    # Only the submission's answer is lost; the queue listings beside it teach the timeout.
+    emulator.emulator.faults.configure(FaultConfig(lost=1.0, routes=("POST /pic_jobs",), seed=1))
+    async with CIClient(settings) as client:
+        queue = (await client.list_queues())[0]
+        request = JobRequest("img/a.jpg", BUCKET, "ap-guangzhou", "o/a.jpg", queue.queue_id)
+        lost = asyncio.create_task(client.submit(request))
+        for _ in range(16):
+            await client.list_queues()
+        # Sent with the 30 s ceiling; the guard is far above the learnt 0.3 s and far below 30 s.
+        with pytest.raises(ReadTimeout):
+            await asyncio.wait_for(lost, timeout=15)
     assert emulator.backend.stats.snapshot()["faults"]["lost"] == 1
 
 
