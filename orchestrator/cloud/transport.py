@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -302,10 +302,9 @@ class Transport:
                     method, path, params, service, unsigned
                 )
                 learnt = self._ci_timeout() if service == "ci" else None
-                sent = time.monotonic()
                 slot.arm(learnt)
                 try:
-                    with translate_errors(), slot.guard():
+                    with translate_errors():
                         async with session.request(
                             method,
                             url,
@@ -315,16 +314,16 @@ class Transport:
                             auto_decompress=decompress,
                             timeout=learnt or session.timeout,
                         ) as resp:
-                            slot.disarm()
-                            if learnt is not None:
-                                self.answer_timeout.answered(time.monotonic() - sent)
+                            slot.answered()
                             if resp.status < 300:
                                 self.last_date = resp.headers.get("Date")
                                 return await self._read_bounded(resp)
                             error, date = await self._refusal(resp)
                 except ReadTimeout:
-                    if learnt is not None:
-                        self.answer_timeout.timed_out(slot.given or learnt.sock_read)
+                    slot.timed_out()
+                    raise
+                except asyncio.CancelledError:
+                    slot.cancelled()
                     raise
             finally:
                 self._give_slot(slot)
@@ -357,10 +356,9 @@ class Transport:
                     method, path, params, service, unsigned
                 )
                 learnt = self._ci_timeout() if service == "ci" and timeout is None else None
-                sent = time.monotonic()
                 slot.arm(learnt)
                 try:
-                    with translate_errors(), slot.guard():
+                    with translate_errors():
                         async with session.request(
                             method,
                             url,
@@ -370,17 +368,17 @@ class Transport:
                             auto_decompress=decompress,
                             timeout=timeout or learnt or session.timeout,
                         ) as resp:
-                            slot.disarm()
-                            if learnt is not None:
-                                self.answer_timeout.answered(time.monotonic() - sent)
+                            slot.answered()
                             if resp.status < 300:
                                 self.last_date = resp.headers.get("Date")
                                 yield resp
                                 return
                             error, date = await self._refusal(resp)
                 except ReadTimeout:
-                    if learnt is not None:
-                        self.answer_timeout.timed_out(slot.given or learnt.sock_read)
+                    slot.timed_out()
+                    raise
+                except asyncio.CancelledError:
+                    slot.cancelled()
                     raise
             finally:
                 self._give_slot(slot)
@@ -443,6 +441,7 @@ class _Slot:
         "expired",
         "given",
         "held",
+        "learnt",
         "notify",
         "sent",
         "straggling",
@@ -457,40 +456,49 @@ class _Slot:
         self.straggling = False
         self.timer: asyncio.TimerHandle | None = None
         self.notify = STRAGGLING.get()
+        self.learnt: aiohttp.ClientTimeout | None = None
+        self.sent = 0.0
         # A request sent with a longer read timeout than the one learnt since (the first ones
         # of a run get the ceiling, before any answer) is cut at the learnt one once it
         # straggles, rather than hold its item, and what waits on it, for the ceiling.
         self.given: float | None = None
-        self.sent = 0.0
         self.task: asyncio.Task[object] | None = None
         self.cut: asyncio.TimerHandle | None = None
         self.expired = False
 
-    def arm(self, timeout: aiohttp.ClientTimeout | None) -> None:
-        """The request is being sent with `timeout` (a learnt one, or None)."""
-        if timeout is not None and timeout.sock_read is not None and self.timer is not None:
-            self.given = timeout.sock_read
-            self.sent = asyncio.get_running_loop().time()
-            self.task = asyncio.current_task()
+    def arm(self, learnt: aiohttp.ClientTimeout | None) -> None:
+        """The request leaves now, with `learnt` as its read timeout (None: not a learnt one)."""
+        self.learnt = learnt
+        if learnt is not None:
+            self.sent = time.monotonic()
+            if self.timer is not None:
+                self.given = learnt.sock_read
+                self.task = asyncio.current_task()
+
+    def answered(self) -> None:
+        """The answer's headers came: no cut any more, and the learnt timeout learns from it."""
+        self.disarm()
+        if self.learnt is not None:
+            self.transport.answer_timeout.answered(time.monotonic() - self.sent)
+
+    def timed_out(self) -> None:
+        if self.learnt is not None:
+            self.transport.answer_timeout.timed_out(self.given or self.learnt.sock_read)
+
+    def cancelled(self) -> None:
+        """A cancellation reached the request: if it is this slot's own cut, and nothing else
+        cancelled the task as well, it stands for a read timeout."""
+        if self.expired and self.task is not None and self.task.uncancel() == 0:
+            self.expired = False
+            self.timed_out()
+            raise ReadTimeout("timed out waiting for the answer: cut at the learnt read timeout")
 
     def disarm(self) -> None:
-        """The answer's headers came (or the request is over): no cut any more."""
+        """The request is over, or its answer came: no cut any more."""
         self.given = None
         if self.cut is not None:
             self.cut.cancel()
             self.cut = None
-
-    @contextlib.contextmanager
-    def guard(self) -> Iterator[None]:
-        """Turn this slot's own cut into the timeout it stands for (`translate_errors`, outside
-        it, makes that a ReadTimeout)."""
-        try:
-            yield
-        except asyncio.CancelledError:
-            if not self.expired or self.task is None or self.task.uncancel() > 0:
-                raise
-            self.expired = False
-            raise TimeoutError("cut at the learnt read timeout") from None
 
     def _expire(self) -> None:
         self.cut = None
@@ -506,7 +514,9 @@ class _Slot:
             wait = round(transport.answer_timeout.current(), 1)
             if wait + 0.05 < self.given:
                 self.given = wait
-                self.cut = asyncio.get_running_loop().call_at(self.sent + wait, self._expire)
+                self.cut = asyncio.get_running_loop().call_later(
+                    self.sent + wait - time.monotonic(), self._expire
+                )
         if self.held and transport.stragglers < transport.settings.max_stragglers:
             self.held, self.straggling = False, True
             transport.stragglers += 1
