@@ -25,6 +25,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.cloud.client import CIClient
@@ -51,6 +52,15 @@ _Pair = tuple[str, str]
 
 def ci_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+@dataclass
+class _Listing:
+    """What a listing gathered: jobs by (input, output), each job once, and the pages it took."""
+
+    found: dict[_Pair, list[JobDetail]] = field(default_factory=lambda: defaultdict(list))
+    seen_jobs: set[str] = field(default_factory=set)
+    pages: int = 0
 
 
 def _spans(window: tuple[datetime, datetime], most: int) -> list[tuple[datetime, datetime]]:
@@ -223,13 +233,9 @@ class Reconciler:
         spans = _spans(window, min(self.concurrency, budget))
         if len(spans) == 1:
             return await self._list_window(window, since, now, budget=budget)
-        found: dict[_Pair, list[JobDetail]] = defaultdict(list)
-        seen_jobs: set[str] = set()
-        pages = [0]  # shared by the spans: together they stay within `budget`
+        listing = _Listing()  # shared by the spans: together they stay within `budget`
         tasks = [
-            asyncio.ensure_future(
-                self._list_window(span, since, now, budget=budget, into=(found, seen_jobs, pages))
-            )
+            asyncio.ensure_future(self._list_window(span, since, now, budget=budget, into=listing))
             for span in spans
         ]
         try:
@@ -239,7 +245,7 @@ class Reconciler:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        return None if any(part is None for part in listed) else found
+        return None if any(part is None for part in listed) else listing.found
 
     async def _list_window(
         self,
@@ -248,7 +254,7 @@ class Reconciler:
         now: datetime,
         *,
         budget: int,
-        into: tuple[dict[_Pair, list[JobDetail]], set[str], list[int]] | None = None,
+        into: _Listing | None = None,
     ) -> dict[_Pair, list[JobDetail]] | None:
         """The queue's jobs of the window by (input, output), or None if listing them would
         take more than `budget` pages (`into`: where spans listed side by side gather them)."""
@@ -256,12 +262,11 @@ class Reconciler:
         # The margins are there for clock skew and are mostly empty of our jobs: the pages are
         # projected over the submissions' own span, and `budget` caps the rest.
         span = max(1.0, (now - since).total_seconds())
-        found, seen_jobs, shared = into or (defaultdict(list), set(), [0])
+        listing = into or _Listing()
         seen_tokens: set[str] = set()
         token = ""
-        pages = 0
         while True:
-            if shared[0] >= budget:
+            if listing.pages >= budget:
                 return None
             page = await self.retrier.call(
                 lambda token=token: hedged(  # type: ignore[misc]
@@ -276,29 +281,28 @@ class Reconciler:
                 idempotent=True,
                 name="reconcile",
             )
-            pages += 1
-            shared[0] += 1
+            listing.pages += 1
             self.list_requests += 1
             oldest: datetime | None = None
             for job in page.jobs:
-                if job.job_id in seen_jobs:
+                if job.job_id in listing.seen_jobs:
                     continue
-                seen_jobs.add(job.job_id)
-                found[_pair(job.input_object, job.output_object)].append(job)
+                listing.seen_jobs.add(job.job_id)
+                listing.found[_pair(job.input_object, job.output_object)].append(job)
                 created = parse_ci_time(job.creation_time)
                 if created is not None and (oldest is None or created < oldest):
                     oldest = created
             # Where the token on the last page is empty, absent or repeated is not documented:
             # any of them, or an empty page, ends the listing.
             if not page.next_token or page.next_token in seen_tokens or not page.jobs:
-                return found
+                return listing.found
             seen_tokens.add(page.next_token)
             token = page.next_token
             # Pages come newest first: from how far back they reach, project the whole listing
             # (spans listed side by side are held to `budget` by their shared count instead).
             if into is None and oldest is not None:
                 covered = (now - oldest).total_seconds()
-                if covered > 0 and pages * span / covered > budget:
+                if covered > 0 and listing.pages * span / covered > budget:
                     return None
 
     async def _lookup(self, item: ClaimedItem, start: str, end: str) -> list[JobDetail]:
