@@ -15,6 +15,9 @@ __all__ = [
     "authorization",
     "key_time",
     "parse_authorization",
+    "sign_key",
+    "signature",
+    "string_to_sign",
     "uri_encode",
 ]
 
@@ -79,8 +82,34 @@ def _hex_hmac(key: bytes, message: bytes) -> str:
     return hmac.digest(key, message, "sha1").hex()
 
 
-def _sign_key(credentials: Credentials, kt: str) -> str:
+def sign_key(credentials: Credentials, kt: str) -> str:
+    """The SignKey of a KeyTime: the same for every request signed in that window."""
     return _hex_hmac(credentials.secret_key.encode(), kt.encode())
+
+
+def string_to_sign(
+    method: str,
+    path: str,
+    params: Mapping[str, str],
+    headers: Mapping[str, str],
+    kt: str,
+    *,
+    sign_all_headers: bool = False,
+    encode: Callable[[str], str] = uri_encode,
+) -> tuple[str, str, str]:
+    """The signed headers' and parameters' lists, and the StringToSign, of one request."""
+    param_list, http_params = _canonical(params.items(), encode) if params else ("", "")
+    header_list, http_headers = _canonical(
+        ((k, v) for k, v in headers.items() if sign_all_headers or _should_sign(k)), encode
+    )
+    http_string = f"{method.lower()}\n{path}\n{http_params}\n{http_headers}\n"
+    sha = hashlib.sha1(http_string.encode()).hexdigest()
+    return header_list, param_list, f"sha1\n{kt}\n{sha}\n"
+
+
+def signature(key: str, string: str) -> str:
+    """The q-signature of a StringToSign under a SignKey."""
+    return _hex_hmac(key.encode(), string.encode())
 
 
 def _signed(
@@ -90,20 +119,17 @@ def _signed(
     headers: Mapping[str, str],
     secret_id: str,
     kt: str,
-    sign_key: str,
+    key: str,
     sign_all_headers: bool,
     encode: Callable[[str], str] = uri_encode,
 ) -> str:
-    param_list, http_params = _canonical(params.items(), encode) if params else ("", "")
-    header_list, http_headers = _canonical(
-        ((k, v) for k, v in headers.items() if sign_all_headers or _should_sign(k)), encode
+    header_list, param_list, string = string_to_sign(
+        method, path, params, headers, kt, sign_all_headers=sign_all_headers, encode=encode
     )
-    http_string = f"{method.lower()}\n{path}\n{http_params}\n{http_headers}\n"
-    string_to_sign = f"sha1\n{kt}\n{hashlib.sha1(http_string.encode()).hexdigest()}\n"
-    signature = _hex_hmac(sign_key.encode(), string_to_sign.encode())
     return (
         f"q-sign-algorithm=sha1&q-ak={secret_id}&q-sign-time={kt}&q-key-time={kt}"
-        f"&q-header-list={header_list}&q-url-param-list={param_list}&q-signature={signature}"
+        f"&q-header-list={header_list}&q-url-param-list={param_list}"
+        f"&q-signature={signature(key, string)}"
     )
 
 
@@ -124,7 +150,7 @@ def authorization(
     of the headers, those a COS SDK signs, or all of them when `sign_all_headers`.
     """
     kt = key_time(start, end)
-    key = _sign_key(credentials, kt)
+    key = sign_key(credentials, kt)
     return _signed(method, path, params, headers, credentials.secret_id, kt, key, sign_all_headers)
 
 
@@ -161,7 +187,7 @@ class Signer:
         kt = key_time(start, end)
         cached = self._key
         if cached is None or cached[0] is not credentials or cached[1] != kt:
-            cached = self._key = (credentials, kt, _sign_key(credentials, kt))
+            cached = self._key = (credentials, kt, sign_key(credentials, kt))
         return _signed(
             method, path, params, headers, credentials.secret_id, kt, cached[2], False, self._encode
         )

@@ -14,12 +14,19 @@ signing window is checked against real time, not the emulator's advanced clock, 
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from orchestrator.cloud.signing import Credentials, key_time, parse_authorization, uri_encode
+from orchestrator.cloud.signing import (
+    Credentials,
+    key_time,
+    parse_authorization,
+    sign_key,
+    signature,
+    string_to_sign,
+    uri_encode,
+)
 from orchestrator.emulator.errors import (
     AccessDenied,
     ApiError,
@@ -108,12 +115,11 @@ def verify(
         original, value = query[name]
         signed_params[original] = value
     kt = key_time(start, end)
-    http_string = (
-        f"{method.lower()}\n{path}\n{_canonical(signed_params)}\n{_canonical(signed_headers)}\n"
+    _, _, string = string_to_sign(
+        method, path, signed_params, signed_headers, kt, sign_all_headers=True, encode=_encoded
     )
-    string_to_sign = f"sha1\n{kt}\n{hashlib.sha1(http_string.encode()).hexdigest()}\n"
-    expected = hmac.digest(_sign_key(credentials.secret_key, kt), string_to_sign.encode(), "sha1")
-    if not hmac.compare_digest(expected.hex(), fields["q-signature"].lower()):
+    expected = signature(_sign_key(credentials, kt), string)
+    if not hmac.compare_digest(expected, fields["q-signature"].lower()):
         raise _fail(ci, InvalidAuthorization(), SignatureDoesNotMatch())
 
     if credentials.token is not None:
@@ -130,16 +136,8 @@ def _encoded(value: str) -> str:
     return value if _UNRESERVED.fullmatch(value) else uri_encode(value)
 
 
-def _canonical(pairs: Mapping[str, str]) -> str:
-    """The signed headers or parameters as their part of the signed string (ci-api.md §9)."""
-    encoded = sorted((_canonical_name(name), _encoded(value)) for name, value in pairs.items())
-    return "&".join(f"{name}={value}" for name, value in encoded)
-
-
-@functools.lru_cache(maxsize=64)
-def _sign_key(secret_key: str, kt: str) -> bytes:
-    """The SignKey of a key time: the same for every request a client signs in one window."""
-    return hmac.new(secret_key.encode(), kt.encode(), hashlib.sha1).hexdigest().encode()
+# The SignKey of a KeyTime is the same for every request a client signs in one window.
+_sign_key = functools.lru_cache(maxsize=64)(sign_key)
 
 
 def _authorization_fields(
