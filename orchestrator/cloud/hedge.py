@@ -1,4 +1,8 @@
-"""Hedged reads: a read still unanswered when the client takes it for a straggler (later than
+"""Stragglers, seen from the caller: `watched` runs a call so that its caller learns when the
+call's CI request straggles (the submitter then lets a submission go on alone); `hedged` sends a
+read that straggles a second time.
+
+Hedged reads: a read still unanswered when the client takes it for a straggler (later than
 the answers so far say is normal: its answer lost, most likely) is sent a second time, and the
 first answer wins.
 
@@ -13,33 +17,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 from orchestrator.cloud.transport import STRAGGLING
 
-__all__ = ["hedged"]
+__all__ = ["hedged", "watched"]
 
 T = TypeVar("T")
 
 
-async def hedged(fn: Callable[[], Awaitable[T]]) -> T:
-    """`fn()`, and a second `fn()` if the first straggles; then whichever of the two ends first."""
+def watched(coro: Coroutine[Any, Any, T]) -> tuple[asyncio.Task[T], asyncio.Future[None]]:
+    """`coro` as a task, and a future done once its CI request straggles or the task ends.
+    The task is the caller's to cancel: it goes on if the caller stops waiting."""
     loop = asyncio.get_running_loop()
-    late = loop.create_future()
+    turn: asyncio.Future[None] = loop.create_future()
 
-    def straggling() -> None:
-        if not late.done():
-            late.set_result(None)
+    def wake(_: object = None) -> None:
+        if not turn.done():
+            turn.set_result(None)
 
     context = contextvars.copy_context()
-    context.run(STRAGGLING.set, straggling)
+    context.run(STRAGGLING.set, wake)
+    task = loop.create_task(coro, context=context)
+    task.add_done_callback(wake)
+    return task, turn
+
+
+async def hedged(fn: Callable[[], Awaitable[T]]) -> T:
+    """`fn()`, and a second `fn()` if the first straggles; then whichever of the two ends first."""
 
     async def first_call() -> T:
         return await fn()
 
-    first = loop.create_task(first_call(), context=context)
-    first.add_done_callback(lambda _: straggling())
+    first, late = watched(first_call())
     try:
         await late
     except asyncio.CancelledError:

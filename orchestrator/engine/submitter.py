@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import math
 import time
@@ -20,7 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from orchestrator import defaults
-from orchestrator.cloud.client import STRAGGLING, CIClient
+from orchestrator.cloud.client import CIClient
+from orchestrator.cloud.hedge import watched
 from orchestrator.cloud.models import JobRequest
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
@@ -251,17 +251,7 @@ class Submitter:
         if not self.stragglers or len(self._stragglers) >= self.max_stragglers:
             await self._submit(item)
             return
-        loop = asyncio.get_running_loop()
-        turn = loop.create_future()
-
-        def wake(_: object = None) -> None:
-            if not turn.done():
-                turn.set_result(None)
-
-        context = contextvars.copy_context()
-        context.run(STRAGGLING.set, wake)
-        task = loop.create_task(self._submit(item), context=context)
-        task.add_done_callback(wake)
+        task, turn = watched(self._submit(item))
         await turn
         if not task.done():
             self._stragglers.add(task)
