@@ -108,7 +108,7 @@ def parse_shard(text: str) -> Shard:
     return Shard(index, count)
 
 
-def shard_ledger_path(path: Path, index: int, count: int) -> Path:
+def shard_ledger_path(path: Path, index: int | str, count: int) -> Path:
     """`state/thumbs.sqlite` -> `state/thumbs.shard-3-of-8.sqlite`."""
     return path.with_name(f"{path.stem}.shard-{index}-of-{count}{path.suffix}")
 

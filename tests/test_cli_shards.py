@@ -17,6 +17,8 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from orchestrator.ledger import Ledger
 
+from .report.page_parts import Page
+
 DEMO = Path(__file__).parent.parent / "manifests" / "demo.toml"
 
 
@@ -111,3 +113,25 @@ def test_report_of_all_shards_covers_every_object_once_after_the_last_shard_runs
     failed = CliRunner().invoke(cli, ["report", str(demo), "--shards", "2", "--failed-only"])
     assert failed.exit_code == 0
     assert failed.stdout == "bucket,key,job_level,job\n"
+
+
+def test_html_report_of_all_shards_is_one_page_that_names_a_missing_shard(
+    demo: Path, tmp_path: Path
+) -> None:
+    page = tmp_path / "night.html"
+    args = ["report", str(demo), "--shards", "2", "--format", "html", "-o", str(page)]
+    partial = CliRunner().invoke(cli, args)
+    assert partial.exit_code == 75
+    first = Page(page.read_text())
+    assert first.by_id["shard-problems"].startswith(f"shard 1 of 2: {_ledger(demo, 1)}: no ledger")
+    with Ledger.open(_ledger(demo, 0)) as db:
+        assert first.by_id["count-total"] == str(db.total())
+
+    last = CliRunner().invoke(cli, ["run", "--quiet", "--shard", "1/2", str(demo)])
+    assert last.exit_code == 0, last.output
+    complete = CliRunner().invoke(cli, args)
+    assert complete.exit_code == 0 and complete.stderr == ""
+    whole = Page(page.read_text())
+    assert "shard-problems" not in whole.by_id
+    assert whole.by_id["count-total"] == whole.by_id["count-success"] == "16"
+    assert whole.by_id["exit-code"] == "0"

@@ -15,11 +15,11 @@ import click
 from orchestrator.cli._common import errors, ledger_option, load, manifest_argument, open_output
 from orchestrator.exceptions import UsageError
 from orchestrator.exit_codes import ExitCode
-from orchestrator.htmlreport import render_html
+from orchestrator.htmlreport import render_html, render_shards_html
 from orchestrator.ledger import ItemRow, Ledger, State
 from orchestrator.report import failed_manifest, status, summary_line, write_report
 from orchestrator.shard import MAX_SHARDS
-from orchestrator.shardset import ShardRows, shards_status
+from orchestrator.shardset import ShardProblem, ShardRows, shards_status
 
 shards_option = click.option(
     "--shards",
@@ -105,11 +105,17 @@ def report_command(
         states = [State.FAILED] if failed_only else None
         if shards is not None:
             merged = ShardRows(manifest, shards, states)
-            with open_output(output) as out:
-                _write(merged, out, fmt, failed_only, with_output=len(manifest.jobs) == 1)
-            for problem in merged.problems:
+            problems: list[ShardProblem] = merged.problems
+            if fmt == "html":
+                page, problems = render_shards_html(manifest, shards, path=manifest_path)
+                with open_output(output) as out:
+                    out.write(page)
+            else:
+                with open_output(output) as out:
+                    _write(merged, out, fmt, failed_only, with_output=len(manifest.jobs) == 1)
+            for problem in problems:
                 click.echo(f"picjobs: warning: {problem}", err=True)
-            if any(p.condition != "running" for p in merged.problems):
+            if any(p.condition != "running" for p in problems):
                 # A report that lacks whole shards must not pass for the night's full account.
                 sys.exit(ExitCode.INCOMPLETE)
             return

@@ -2,7 +2,7 @@
 
 Every query aggregates in SQLite and returns a bounded number of rows (bins, runs, failure
 groups), so a ledger of millions of items costs scans, never memory per item. The attempt log
-is read by rowid ranges (see `_Log`), which SQLite sums without sorting. All queries run in one
+is read by rowid ranges (see `AttemptLog`), which SQLite sums without sorting. All queries run in one
 read transaction, so the headline and the charts agree while a run is writing.
 """
 
@@ -20,9 +20,20 @@ from pathlib import Path
 from typing import Final
 
 from orchestrator.exceptions import LedgerError
+from orchestrator.htmlreport.attemptlog import AttemptLog
 from orchestrator.ledger import Ledger, LockInfo
 
-__all__ = ["FailureGroup", "Latency", "ReportData", "RunBar", "Timeline", "collect"]
+__all__ = [
+    "FailureGroup",
+    "Grid",
+    "Latency",
+    "ReportData",
+    "RunBar",
+    "Timeline",
+    "collect",
+    "latency_from_bins",
+    "timeline_on",
+]
 
 IN_FLIGHT: Final = ("submitting", "unknown", "submitted")
 FINAL: Final = ("success", "failed", "cancelled")
@@ -56,6 +67,21 @@ class RunBar:
 
 
 @dataclass(frozen=True, slots=True)
+class Grid:
+    """Equal time bins from `start`, where a timeline is drawn."""
+
+    start: datetime
+    width: int  # seconds
+    bins: int
+
+    @classmethod
+    def spanning(cls, start: datetime, end: datetime) -> Grid:
+        span = max(1.0, (end - start).total_seconds())
+        width = _bin_seconds(span)
+        return cls(start, width, max(1, math.ceil(span / width)))
+
+
+@dataclass(frozen=True, slots=True)
 class Timeline:
     """The last run in equal bins from its start: submissions, final states, throttled answers."""
 
@@ -77,6 +103,8 @@ class Latency:
     p50: float | None
     p90: float | None
     p99: float | None
+    # (bin, items, fastest, slowest) per log-scale bin: what merging ledgers' latencies needs.
+    bins: tuple[tuple[int, int, float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +130,8 @@ class ReportData:
     failures: tuple[FailureGroup, ...]  # largest first
     failure_groups: int  # how many groups in all
     jobs: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # job -> state -> count
+    shards: int | None = None  # the page of N shard ledgers merged
+    problems: tuple[str, ...] = ()  # shard ledgers not read, or being written
 
     @property
     def total(self) -> int:
@@ -211,42 +241,6 @@ def _bin_seconds(span: float) -> int:
     return next((b for b in _BIN_CHOICES if span / b <= _MAX_BINS), _BIN_CHOICES[-1])
 
 
-class _Log:
-    """The attempt log as a time series. Rows are appended as things happen, so `at` rises with
-    the rowid: a moment maps to a rowid by binary search, and any time window is a rowid range
-    that SQLite sums without sorting anything."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        low, high = conn.execute("SELECT min(rowid), max(rowid) FROM attempts_log").fetchone()
-        self.low, self.high = (1, 0) if low is None else (int(low), int(high))
-
-    def seek(self, moment: str, *, after: bool = False) -> int:
-        """The first rowid whose time is at or (with `after`) past `moment`."""
-        lo, hi = self.low, self.high + 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            row = self._conn.execute(
-                "SELECT rowid, at FROM attempts_log WHERE rowid >= ? ORDER BY rowid LIMIT 1",
-                (mid,),
-            ).fetchone()
-            if row is None or (row[1] > moment if after else row[1] >= moment):
-                hi = mid
-            else:
-                lo = int(row[0]) + 1
-        return lo
-
-    def tally(self, first: int, stop: int) -> tuple[int, int, int, int]:
-        """Submitted (or adopted), success, failed, cancelled among rowids [first, stop)."""
-        row = self._conn.execute(
-            "SELECT total(outcome IN ('submitted', 'adopted')), total(outcome = 'success'), "
-            "total(outcome = 'failed'), total(outcome = 'cancelled') FROM attempts_log "
-            "WHERE rowid >= ? AND rowid < ?",
-            (first, stop),
-        ).fetchone()
-        return int(row[0]), int(row[1]), int(row[2]), int(row[3])
-
-
 def _history(
     conn: sqlite3.Connection, limit: int, now: datetime
 ) -> tuple[tuple[RunBar, ...], int, Timeline | None]:
@@ -259,7 +253,7 @@ def _history(
     ).fetchall()[::-1]
     if not runs:
         return (), total, None
-    log = _Log(conn)
+    log = AttemptLog(conn)
     bars = []
     timeline: Timeline | None = None
     for i, (run_id, started, finished, exit_code) in enumerate(runs):
@@ -290,38 +284,54 @@ def _history(
 
 def _timeline(
     conn: sqlite3.Connection,
-    log: _Log,
+    log: AttemptLog,
     run_id: int,
     started: str,
     finished: str | None,
     now: datetime,
+    grid: Grid | None = None,
 ) -> tuple[Timeline, tuple[int, int, int]]:
-    """The run in equal time bins, and its success, failed and cancelled totals."""
+    """The run in equal time bins (its own, or `grid`'s when several ledgers' runs share one
+    time axis), and its success, failed and cancelled totals."""
     start = _time(started)
     end = now if finished is None else _time(finished)
-    span = max(1.0, (end - start).total_seconds())
-    width = _bin_seconds(span)
-    bins = max(1, math.ceil(span / width))
-    edges = [log.seek(_iso(start + timedelta(seconds=k * width))) for k in range(bins)]
-    edges.append(log.seek(finished or _iso(now), after=True))
+    grid = grid or Grid.spanning(start, end)
+    stop = log.seek(finished or _iso(now), after=True)
+    # On a grid wider than the run, the bins outside it get nothing of another run's.
+    edges = [
+        min(log.seek(_iso(max(grid.start + timedelta(seconds=k * grid.width), start))), stop)
+        for k in range(grid.bins)
+    ]
+    edges.append(stop)
     tallies = [log.tally(first, stop) for first, stop in itertools.pairwise(edges)]
     per_second = _throttled(conn, run_id)
     throttled: tuple[int, ...] | None = None
     if per_second is not None:
-        counts = [0] * bins
-        first_second = start.timestamp()
+        counts = [0] * grid.bins
+        first_second = grid.start.timestamp()
         for second, n in per_second.items():
-            counts[min(bins - 1, max(0, int((second - first_second) // width)))] += n
+            counts[min(grid.bins - 1, max(0, int((second - first_second) // grid.width)))] += n
         throttled = tuple(counts)
     timeline = Timeline(
-        start,
-        width,
+        grid.start,
+        grid.width,
         tuple(t[0] for t in tallies),
         tuple(t[1] for t in tallies),
         tuple(t[2] for t in tallies),
         throttled,
     )
     return timeline, (sum(timeline.success), sum(timeline.failed), sum(t[3] for t in tallies))
+
+
+def timeline_on(ledger: Ledger, grid: Grid, now: datetime) -> Timeline | None:
+    """The ledger's last run drawn on `grid`: the shards of a manifest on one time axis."""
+    with _snapshot(ledger) as conn:
+        last = conn.execute(
+            "SELECT run_id, started_at, finished_at FROM runs ORDER BY run_id DESC LIMIT 1"
+        ).fetchone()
+        if last is None:
+            return None
+        return _timeline(conn, AttemptLog(conn), int(last[0]), last[1], last[2], now, grid)[0]
 
 
 def _latency(conn: sqlite3.Connection) -> Latency:
@@ -335,12 +345,17 @@ def _latency(conn: sqlite3.Connection) -> Latency:
         "WHERE d IS NOT NULL GROUP BY bin ORDER BY bin",
         (_MIN_LATENCY, _BINS_PER_E),
     ).fetchall()
+    return latency_from_bins([(int(b), int(n), float(lo), float(hi)) for b, n, lo, hi in rows])
+
+
+def latency_from_bins(rows: list[tuple[int, int, float, float]]) -> Latency:
+    """The histogram and percentiles of (bin, items, fastest, slowest) rows in bin order."""
     if not rows:
         return Latency(0, (), (), None, None, None)
-    first, last = int(rows[0][0]), int(rows[-1][0])
+    first, last = rows[0][0], rows[-1][0]
     counts = [0] * (last - first + 1)
     for index, n, _, _ in rows:
-        counts[int(index) - first] = int(n)
+        counts[index - first] = n
     edges = tuple(math.exp((b - 0.5) / _BINS_PER_E) for b in range(first, last + 2))
     total = sum(counts)
     return Latency(
@@ -350,6 +365,7 @@ def _latency(conn: sqlite3.Connection) -> Latency:
         _percentile(rows, total, 0.50),
         _percentile(rows, total, 0.90),
         _percentile(rows, total, 0.99),
+        tuple(rows),
     )
 
 

@@ -47,6 +47,7 @@ h2 { font-size: 18px; margin: 32px 0 12px; }
            border-left: 6px solid var(--muted); font-size: 16px; }
 .verdict.ok { border-color: var(--ok); } .verdict.bad { border-color: var(--bad); }
 .verdict.running { border-color: var(--run); } .verdict.incomplete { border-color: var(--warn); }
+.problems { color: var(--warn); }
 .tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(130px, 1fr)); gap: 12px; }
 .tile { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px;
         border-top: 4px solid var(--line); }
@@ -176,16 +177,32 @@ def _failures(data: ReportData, manifest: str) -> str:
             f'<td><ul class="keys">{keys}</ul></td></tr>'
         )
     quoted = shlex.quote(manifest)
+    if data.shards is None:
+        rerun = f"picjobs run --retry-failed {_e(quoted)}"
+    else:
+        count = data.shards
+        rerun = (
+            f"for k in $(seq 0 {count - 1}); do\n"
+            f"  picjobs run --shard $k/{count} --retry-failed {_e(quoted)}\ndone"
+        )
+        quoted += f" --shards {count}"
     return (
         f'<h2 id="failures">Failures</h2><p>{_n(failed)} failed items in '
         f"{_n(data.failure_groups)} groups by Code and Message, largest first.{more}</p>"
         "<table><thead><tr><th>items</th><th>Code</th><th>Message</th><th>example keys</th></tr>"
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
         "<p>To re-run them, write the failed items as a CSV that is itself a valid "
-        "<code>[source] csv</code>, or queue them again in this ledger:</p>"
+        "<code>[source] csv</code>, or queue them again where they are:</p>"
         f'<pre id="rerun">picjobs report {_e(quoted)} --failed-only -o failed.csv\n'
-        f"picjobs run --retry-failed {_e(quoted)}</pre>"
+        f"{rerun}</pre>"
     )
+
+
+def _problems(data: ReportData) -> str:
+    if not data.problems:
+        return ""
+    lines = "".join(f"<li>{_e(problem)}</li>" for problem in data.problems)
+    return f'<ul class="problems" id="shard-problems">{lines}</ul>'
 
 
 def _runs_note(data: ReportData) -> str:
@@ -241,6 +258,7 @@ def render_page(data: ReportData, *, manifest: str, version: str) -> str:
 </header>
 <section id="headline">
 {_verdict(data)}
+{_problems(data)}
 {_tiles(data)}
 {_flight(data)}
 </section>
