@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_SHARDS",
     "Shard",
+    "ShardProblem",
     "check_shard_count",
     "existing_shard_counts",
     "parse_shard",
     "shard_ledger_path",
     "shard_of",
+    "shard_paths",
     "sharded",
 ]
 
@@ -144,3 +146,26 @@ def check_shard_count(path: Path, shard: Shard) -> None:
         f" {shard.count}; finish them with --shard K/{n}, or remove {pattern} (and its -wal,"
         f" -shm and .lock files) to start over with {shard.count}"
     )
+
+
+def shard_paths(manifest: Manifest, count: int) -> list[Path]:
+    return [shard_ledger_path(manifest.ledger_path, k, count) for k in range(count)]
+
+
+@dataclass(frozen=True)
+class ShardProblem:
+    """A shard ledger that was not read, or was read while a run was writing it."""
+
+    shard: int
+    count: int
+    ledger: Path
+    condition: str  # "missing", "running" or "unreadable"
+    detail: str = ""
+
+    def __str__(self) -> str:
+        what = {
+            "missing": "no ledger (the shard has not run yet, or its ledger is elsewhere)",
+            "running": f"being written by a run ({self.detail}); its counts are changing",
+            "unreadable": f"not read: {self.detail}",
+        }[self.condition]
+        return f"shard {self.shard} of {self.count}: {self.ledger}: {what}"

@@ -12,32 +12,9 @@ from orchestrator.exceptions import PicjobsError
 from orchestrator.ledger import ItemRow, Ledger
 from orchestrator.manifest import Manifest
 from orchestrator.report import status
-from orchestrator.shard import shard_ledger_path
+from orchestrator.shard import ShardProblem, shard_paths
 
 __all__ = ["ShardProblem", "ShardRows", "shard_paths", "shards_status"]
-
-
-def shard_paths(manifest: Manifest, count: int) -> list[Path]:
-    return [shard_ledger_path(manifest.ledger_path, k, count) for k in range(count)]
-
-
-@dataclass(frozen=True)
-class ShardProblem:
-    """A shard ledger that was not read, or was read while a run was writing it."""
-
-    shard: int
-    count: int
-    ledger: Path
-    condition: str  # "missing", "running" or "unreadable"
-    detail: str = ""
-
-    def __str__(self) -> str:
-        what = {
-            "missing": "no ledger (the shard has not run yet, or its ledger is elsewhere)",
-            "running": f"being written by a run ({self.detail}); its counts are changing",
-            "unreadable": f"not read: {self.detail}",
-        }[self.condition]
-        return f"shard {self.shard} of {self.count}: {self.ledger}: {what}"
 
 
 def _open(manifest: Manifest, path: Path) -> Ledger:

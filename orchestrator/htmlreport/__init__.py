@@ -11,7 +11,7 @@ from orchestrator.htmlreport.data import ReportData, collect
 from orchestrator.htmlreport.shards import collect_shards
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import Manifest
-from orchestrator.shardset import ShardProblem
+from orchestrator.shard import ShardProblem
 
 __all__ = ["EXTRA_HINT", "render_html", "render_shards_html"]
 

@@ -28,8 +28,7 @@ from orchestrator.htmlreport.data import (
 )
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import Manifest
-from orchestrator.shard import shard_ledger_path
-from orchestrator.shardset import ShardProblem, shard_paths
+from orchestrator.shard import ShardProblem, shard_ledger_path, shard_paths
 
 __all__ = ["collect_shards"]
 
