@@ -71,6 +71,7 @@ class Processing:
         settle_every: float = 5.0,
         settle_after: float = 2.0,
         settle_gap: float = 1.0,
+        spot_gap: float = 0.5,
     ) -> None:
         self.ledger = ledger
         self.jobs = jobs  # the jobs to submit items of; None for all
@@ -120,6 +121,10 @@ class Processing:
         # How long an item stays unknown before it is looked up: its request, given up on,
         # may still be on its way to CI.
         self.settle_after = settle_after
+        # Requests that straggle (their answers lost, most likely) are looked up every
+        # `spot_gap` seconds while they last: a job one of them made is adopted at once, rather
+        # than after its read timeout, `settle_after` and a settling pass.
+        self.spot_gap = spot_gap
         self._settling = asyncio.Lock()
         self._timers: list[asyncio.TimerHandle] = []
 
@@ -193,6 +198,7 @@ class Processing:
         """Rounds of submission while unknown outcomes are settled beside them; each round ends
         by settling what it left unknown, since a settled item may go back to pending."""
         settling = asyncio.create_task(self._settle_meanwhile())
+        spotting = asyncio.create_task(self._spot_meanwhile())
         try:
             while not self.halt.is_set():
                 await self.submitter.run(self.halt)
@@ -211,9 +217,10 @@ class Processing:
                 if self.ledger.pending_count(self.jobs) == 0:
                     return
         finally:
-            settling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await settling
+            for task in (settling, spotting):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _refill(self, stop: asyncio.Event) -> bool:
         """The submitter has no pending item left: settle what its requests left unknown as
@@ -244,6 +251,31 @@ class Processing:
         while True:
             await self._settle(min_age=self.settle_after)
             await asyncio.sleep(self.settle_every)
+
+    async def _spot_meanwhile(self) -> None:
+        """Look the straggling submissions up `spot_gap` after they straggle, and again every
+        `spot_gap` while some are left."""
+        straggled = self.submitter.straggled
+        while True:
+            await straggled.wait()
+            await asyncio.sleep(self.spot_gap)
+            straggled.clear()
+            await self._spot()
+            if self.submitter.straggling():
+                straggled.set()
+
+    async def _spot(self) -> None:
+        stragglers = self.submitter.straggling()
+        if not stragglers:
+            return
+        offsets = self.submitter.stats.clock_offsets
+        skew = None if offsets is None else max(abs(offsets[0]), abs(offsets[1]))
+        found = await self.reconciler.spot(stragglers, skew=skew)
+        adopted = self.submitter.adopt([(item.item_id, job.job_id) for item, job in found])
+        if adopted:
+            log.info("adopted %d jobs of straggling submissions", adopted)
+            self.reconciler.adopted += adopted
+            self.tracker.wake()
 
     async def _settle(self, *, min_age: float = 0.0) -> None:
         async with self._settling:

@@ -34,6 +34,7 @@ from orchestrator.cloud.models import JobDetail
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.tracker import parse_ci_time
 from orchestrator.exceptions import CIError
+from orchestrator.items import Item
 from orchestrator.ledger import ClaimedItem, Ledger
 
 __all__ = ["Reconciler", "ci_time"]
@@ -190,6 +191,34 @@ class Reconciler:
                 break
         return unsettled
 
+    async def spot(
+        self, stragglers: Sequence[tuple[Item, datetime]], *, skew: float | None = None
+    ) -> list[tuple[Item, JobDetail]]:
+        """The jobs that submissions still waiting for their answers (`stragglers`: each item
+        and when its request was sent) have made already: an answer lost on its way back is
+        then known for what it is before the request times out. Each item is looked up by its
+        input object (a few stragglers cost fewer requests than a listing of their window);
+        an item not found, or whose lookup failed, is simply not in the answer: nothing is
+        released here, as its request may still be on its way."""
+        if not stragglers:
+            return []
+        now = max(self._wall(), max(sent for _, sent in stragglers))
+        slack = self.margin if skew is None else timedelta(seconds=skew + SKEW_SLACK)
+        start = ci_time(min(sent for _, sent in stragglers) - slack)
+        end = ci_time(now + slack)
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def find(item: Item) -> JobDetail | None:
+            async with sem:
+                try:
+                    return self._pick(item, await self._lookup(item, start, end))
+                except CIError as exc:
+                    log.info("could not look up straggling %r: %s", item.key, exc)
+                    return None
+
+        found = await asyncio.gather(*(find(item) for item, _ in stragglers))
+        return [(item, job) for (item, _), job in zip(stragglers, found, strict=True) if job]
+
     async def _find_all(
         self,
         items: Sequence[ClaimedItem],
@@ -305,7 +334,7 @@ class Reconciler:
                 if covered > 0 and listing.pages * span / covered > budget:
                     return None
 
-    async def _lookup(self, item: ClaimedItem, start: str, end: str) -> list[JobDetail]:
+    async def _lookup(self, item: Item, start: str, end: str) -> list[JobDetail]:
         async def lookup() -> list[JobDetail]:
             return [
                 job
@@ -320,7 +349,7 @@ class Reconciler:
         self.list_requests += 1
         return await self.retrier.call(lambda: hedged(lookup), idempotent=True, name="reconcile")
 
-    def _pick(self, item: ClaimedItem, jobs: Sequence[JobDetail]) -> JobDetail | None:
+    def _pick(self, item: Item, jobs: Sequence[JobDetail]) -> JobDetail | None:
         """The job CI made for this item's submission among `jobs`, if there is one."""
         if not jobs:
             return None
