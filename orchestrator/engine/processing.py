@@ -68,7 +68,7 @@ class Processing:
         poll_max: float = 30.0,
         grace: float = 300.0,
         jobs: frozenset[str] | None = None,
-        settle_every: float = 5.0,
+        settle_every: float = 1.0,
         settle_after: float = 2.0,
         settle_gap: float = 1.0,
         spot_gap: float = 0.5,
@@ -112,10 +112,11 @@ class Processing:
         )
         self.reconciler = Reconciler(client, ledger, queue.queue_id, retrier=retrier)
         # While items are being sent, unknown outcomes are settled every `settle_every`
-        # seconds: each pass lists the window back to its oldest item, so frequent passes
-        # list the same jobs many times over (CPU on both sides, rate slots), and what they
-        # release is sent again before the last pending item anyway. Once nothing is left to
-        # claim, the submitter waits on settling, which then runs every `settle_gap`.
+        # seconds: an item left unknown late in a round otherwise waits for the round's end,
+        # and the run's tail is made of such items. Frequent passes hold few items each, which
+        # are looked up one by one (`reconcile.FEW`) rather than by listing their window, so
+        # that the same pages are not listed pass after pass. Once nothing is left to claim,
+        # the submitter waits on settling, which then runs every `settle_gap`.
         self.settle_every = settle_every
         self.settle_gap = settle_gap
         # How long an item stays unknown before it is looked up: its request, given up on,

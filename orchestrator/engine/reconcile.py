@@ -9,7 +9,14 @@ All the unknown items of a window settle with one paged listing of the queue for
 matched locally: 200 unknown items among 1,000 jobs cost 10 requests, not 200. A listing is
 only worth it while the window holds fewer pages than there are items to settle; when the
 first pages show it would take more (a busy queue, a long window), the rest are looked up one
-by one by input object, so the cost is never much above one request per item.
+by one by input object, so the cost is never much above one request per item. A few items
+(`FEW`) are looked up one by one from the start, side by side: as many requests as a few
+seconds of a busy queue's pages, in the time of one request rather than of a chain of pages.
+
+Submissions still waiting for their answers past the point where answers are normally back
+(stragglers: their answers lost, most likely) are looked up too (`spot`), and a job found is
+adopted at once; one not found is never taken for absent, as the request may still be on its
+way. Only what a request ends with is a reason to send an item again.
 
 A listing's pages follow one another (each needs the last one's NextToken), so a window around
 the sender's own submissions is cut into spans of a few seconds listed side by side, and a page
@@ -47,6 +54,10 @@ SKEW_SLACK = 2.0
 # The shortest span of a window listed beside the others (s): the overlap that makes the
 # listing right whichever way CI reads the bounds costs up to two seconds of jobs per span.
 MIN_SPAN = 5
+# At most this many items are looked up one by one rather than listed with their window: about
+# as many requests as the pages of a few seconds of a busy queue (300 jobs a second are three
+# pages a second), and sent side by side, where a listing's pages follow one another.
+FEW = 64
 
 _Pair = tuple[str, str]
 
@@ -90,6 +101,8 @@ class Reconciler:
         retrier: Retrier,
         margin: timedelta = timedelta(minutes=10),
         concurrency: int = 8,
+        few: int = FEW,
+        lookups: int = 16,
         batch: int = 5000,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] | None = None,
@@ -99,7 +112,9 @@ class Reconciler:
         self.queue_id = queue_id
         self.retrier = retrier
         self.margin = margin
-        self.concurrency = concurrency
+        self.concurrency = concurrency  # spans listed side by side
+        self.few = few
+        self.lookups = lookups  # items looked up side by side
         self.batch = batch
         self.adopted = 0
         self.released = 0
@@ -206,7 +221,7 @@ class Reconciler:
         slack = self.margin if skew is None else timedelta(seconds=skew + SKEW_SLACK)
         start = ci_time(min(sent for _, sent in stragglers) - slack)
         end = ci_time(now + slack)
-        sem = asyncio.Semaphore(self.concurrency)
+        sem = asyncio.Semaphore(self.lookups)
 
         async def find(item: Item) -> JobDetail | None:
             async with sem:
@@ -228,20 +243,22 @@ class Reconciler:
         *,
         split: bool = False,
     ) -> list[JobDetail | CIError | None]:
+        listed = None
         try:
-            if split:
+            if len(items) <= self.few:
+                pass  # looked up side by side below: one request's time, not a chain of pages
+            elif split:
                 listed = await self._list_spans(window, since, now, budget=len(items))
             else:
                 listed = await self._list_window(window, since, now, budget=len(items))
         except CIError as exc:
             log.info("listing the queue failed (%s); looking items up one by one", exc)
-            listed = None
         if listed is not None:
             return [
                 self._pick(item, listed.get(_pair(item.key, item.output_key), [])) for item in items
             ]
         start, end = ci_time(window[0]), ci_time(window[1])
-        sem = asyncio.Semaphore(self.concurrency)
+        sem = asyncio.Semaphore(self.lookups)
 
         async def find(item: ClaimedItem) -> JobDetail | CIError | None:
             async with sem:
