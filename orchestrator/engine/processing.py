@@ -233,6 +233,8 @@ class Processing:
         while not stop.is_set():
             in_flight = self.submitter.in_flight
             self.submitter.flush()
+            if self.ledger.pending_count(self.jobs):
+                return True  # released by the pass beside submission: sent before another
             # Each pass lists the window back to the oldest item it settles: while requests
             # are still out (more unknowns to come) one pass a `settle_gap` at most, so that
             # the same pages are not listed over and over; at once when none is.
@@ -254,14 +256,14 @@ class Processing:
             await asyncio.sleep(self.settle_every)
 
     async def _spot_meanwhile(self) -> None:
-        """Look the straggling submissions up `spot_gap` after they straggle, and again every
-        `spot_gap` while some are left."""
+        """Look the straggling submissions up as they straggle (an answer lost on its way back
+        follows its job), and again every `spot_gap` while some are left."""
         straggled = self.submitter.straggled
         while True:
             await straggled.wait()
-            await asyncio.sleep(self.spot_gap)
             straggled.clear()
             await self._spot()
+            await asyncio.sleep(self.spot_gap)
             if self.submitter.straggling():
                 straggled.set()
 
