@@ -68,9 +68,9 @@ class Processing:
         poll_max: float = 30.0,
         grace: float = 300.0,
         jobs: frozenset[str] | None = None,
-        settle_every: float = 1.0,
+        settle_every: float = 0.5,
         settle_after: float = 2.0,
-        settle_gap: float = 1.0,
+        settle_gap: float = 0.5,
         spot_gap: float = 0.5,
     ) -> None:
         self.ledger = ledger
