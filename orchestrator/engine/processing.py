@@ -264,26 +264,40 @@ class Processing:
             straggled.clear()
             await self._spot()
             await asyncio.sleep(self.spot_gap)
-            if self.submitter.straggling():
+            if self.submitter.straggling() or self.submitter.unanswered(self.settle_after):
                 straggled.set()
 
     async def _spot(self) -> None:
+        """Look up the stragglers, and the items whose requests ended unanswered too recently
+        to be settled: a job found is adopted; nothing is released here."""
         stragglers = self.submitter.straggling()
-        if not stragglers:
+        unanswered = self.submitter.unanswered(self.settle_after)
+        if not stragglers and not unanswered:
             return
-        offsets = self.submitter.stats.clock_offsets
+        stats = self.submitter.stats
+        offsets = stats.clock_offsets
         skew = None if offsets is None else max(abs(offsets[0]), abs(offsets[1]))
-        found = await self.reconciler.spot(stragglers, skew=skew)
-        adopted = self.submitter.adopt([(item.item_id, job.job_id) for item, job in found])
-        if adopted:
-            log.info("adopted %d jobs of straggling submissions", adopted)
-            self.reconciler.adopted += adopted
+        self.submitter.flush()  # the unanswered items' outcomes: only unknown ones are adopted
+        found = await self.reconciler.spot([*stragglers, *unanswered], skew=skew)
+        pairs = [(item.item_id, job.job_id) for item, job in found]
+        straggling = {item.item_id for item, _ in stragglers}
+        adopted = self.submitter.adopt([pair for pair in pairs if pair[0] in straggling])
+        unknown = [pair for pair in pairs if pair[0] not in straggling]
+        self.submitter.forget_unanswered([item_id for item_id, _ in unknown])
+        settled = self.reconciler.adopt_unknown(
+            unknown, sent=stats.unknown_sent, given_up=stats.unknown_at
+        )
+        self.outstanding.add(settled)  # counted out when their outcomes became unknown
+        if adopted or settled:
+            log.info("adopted %d jobs of submissions left unanswered", adopted + settled)
+            self.reconciler.spotted += adopted
             self.tracker.wake()
 
     async def _settle(self, *, min_age: float = 0.0) -> None:
         async with self._settling:
             since = self.ledger.unknown_since()
             if since is None:
+                self.reconciler.waiting = 0  # those it left may have been adopted since
                 return
             adopted = self.reconciler.adopted
             stats = self.submitter.stats

@@ -116,7 +116,8 @@ class Reconciler:
         self.few = few
         self.lookups = lookups  # items looked up side by side
         self.batch = batch
-        self.adopted = 0
+        self.adopted = 0  # by settling
+        self.spotted = 0  # found while their requests were young: stragglers, unanswered
         self.released = 0
         self.list_requests = 0
         self.waiting = 0  # items the last pass left for being too recently unknown
@@ -233,6 +234,25 @@ class Reconciler:
 
         found = await asyncio.gather(*(find(item) for item, _ in stragglers))
         return [(item, job) for (item, _), job in zip(stragglers, found, strict=True) if job]
+
+    def adopt_unknown(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        sent: MutableMapping[str, datetime] | None = None,
+        given_up: MutableMapping[str, float] | None = None,
+    ) -> int:
+        """(item_id, job_id) found by `spot` for items of unknown outcome: adopted if they are
+        still unknown (a pass may have released one meanwhile). Returns how many were."""
+        adopted = self.ledger.adopt_unknown(pairs) if pairs else 0
+        for item_id, _ in pairs:
+            self._first_seen.pop(item_id, None)
+            if sent is not None:
+                sent.pop(item_id, None)
+            if given_up is not None:
+                given_up.pop(item_id, None)
+        self.spotted += adopted
+        return adopted
 
     async def _find_all(
         self,

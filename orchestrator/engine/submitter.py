@@ -25,7 +25,7 @@ from orchestrator.cloud.models import JobRequest
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
 from orchestrator.engine.tracker import parse_ci_time
-from orchestrator.exceptions import CIError, Disposition
+from orchestrator.exceptions import CIError, Disposition, TransportError
 from orchestrator.items import Item
 from orchestrator.ledger import ClaimedItem, Ledger, Outcomes
 from orchestrator.manifest import DEFAULT_JOB
@@ -174,7 +174,10 @@ class Submitter:
         # them made settles it at once (`adopt`), and whatever its request ends with is ignored.
         self._straggling: dict[str, _Straggler] = {}
         self._adopted: set[str] = set()
-        self.straggled = asyncio.Event()  # set when a request becomes a straggler
+        # Items whose requests ended unanswered (a timeout, a connection lost): the most likely
+        # to have made a job, looked up beside the stragglers until settling takes them.
+        self._unanswered: dict[str, tuple[Item, datetime, float]] = {}
+        self.straggled = asyncio.Event()  # set when a request straggles or ends unanswered
         self.stats = SubmitStats()
         self._results = _Results(ledger)
         self._low_water = 0
@@ -277,6 +280,20 @@ class Submitter:
         created after)."""
         return [(s.item, s.sent) for s in self._straggling.values()]
 
+    def unanswered(self, younger_than: float) -> list[tuple[Item, datetime]]:
+        """The items whose requests ended unanswered less than `younger_than` seconds ago (the
+        older ones are settling's), and when each was sent."""
+        now = time.monotonic()
+        for item_id in [
+            k for k, (_, _, at) in self._unanswered.items() if now - at >= younger_than
+        ]:
+            del self._unanswered[item_id]
+        return [(item, sent) for item, sent, _ in self._unanswered.values()]
+
+    def forget_unanswered(self, item_ids: Collection[str]) -> None:
+        for item_id in item_ids:
+            self._unanswered.pop(item_id, None)
+
     def adopt(self, pairs: Collection[tuple[str, str]]) -> int:
         """(item_id, job_id): a listing shows the job a straggling request made. The item is
         recorded as submitted with it, and its request is stopped: no other attempt of it is
@@ -328,6 +345,9 @@ class Submitter:
             if exc.disposition is Disposition.UNKNOWN:
                 self.stats.unknown_sent[item.item_id] = sent
                 self.stats.unknown_at[item.item_id] = time.monotonic()
+                if isinstance(exc, TransportError) and self.stragglers:
+                    self._unanswered[item.item_id] = (item, sent, time.monotonic())
+                    self.straggled.set()
             self._record_error(item, exc)
             await self.outstanding.done(1)
             return

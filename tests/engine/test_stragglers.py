@@ -1,6 +1,7 @@
-"""Against the emulator: a submission whose answer straggles is looked up while it waits, its job
-adopted as soon as a lookup shows it, and never sent again because of the lookup; a few unknown
-items are looked up one by one rather than by listing their window."""
+"""Against the emulator: a submission whose answer straggles, or whose connection drops, is looked
+up while it is too young to settle, its job adopted as soon as a lookup shows it, and never sent
+again because of the lookup; a few unknown items are looked up one by one rather than by
+listing their window."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from orchestrator.cloud.pacing import AdaptiveRateLimiter
 from orchestrator.cloud.retry import Retrier, RetryPolicy
 from orchestrator.emulator.faults import FaultConfig
 from orchestrator.emulator.server import RunningEmulator
+from orchestrator.engine.processing import Processing
 from orchestrator.engine.reconcile import FEW, Reconciler
 from orchestrator.engine.runner import RunReport, run
 from orchestrator.engine.submitter import JobTemplate
@@ -167,3 +169,47 @@ async def test_a_few_unknown_items_are_looked_up_one_by_one_rather_than_by_listi
         assert emulator.backend.stats.requests["GET /pic_jobs"] - lists_before == FEW
         assert reconciler.list_requests == FEW
         assert ledger.counts()[State.PENDING] == FEW // 2
+
+
+async def test_a_submission_whose_connection_drops_after_its_job_is_made_is_adopted_before_it_could_be_settled(
+    tmp_path: Path, data: Path, emulator: RunningEmulator
+) -> None:
+    keys = [f"reset/{i:03d}.png" for i in range(60)]
+    _seed(emulator, data, keys)
+    (tmp_path / "keys.csv").write_text("key\n" + "\n".join(keys) + "\n")
+    manifest = load_manifest(write_manifest(tmp_path, 'csv = "keys.csv"'))
+    items = [
+        Item(f"id-{i:03d}", BUCKET, key, BUCKET, "ap-guangzhou", f"out/{key}", 0)
+        for i, key in enumerate(keys)
+    ]
+    # The job is made, then the connection drops: the outcome is unknown at once.
+    emulator.emulator.faults.configure(
+        FaultConfig(reset_after=0.2, routes=("POST /pic_jobs",), seed=4)
+    )
+    settings = ClientSettings(BUCKET, "ap-guangzhou", CREDS, endpoint=emulator.url)
+    with Ledger.open(manifest.ledger_path) as ledger:
+        ledger.add_items(items)
+        async with CIClient(settings, limiter=AdaptiveRateLimiter(5000)) as client:
+            retrier = Retrier(RetryPolicy.for_tests())
+            queue = (await client.list_queues())[0]
+            # Settling would wait NEVER seconds: only the lookups beside it can adopt them.
+            processing = Processing(
+                manifest,
+                ledger,
+                client,
+                queue,
+                retrier,
+                poll_min=0.01,
+                poll_max=0.05,
+                settle_after=NEVER,
+            )
+            await asyncio.wait_for(processing.run(asyncio.Event()), timeout=120)
+        counts = ledger.counts()
+
+    stats = emulator.backend.stats.snapshot()
+    dropped = stats["faults"]["reset_after"]
+    assert counts[State.SUCCESS] == 60
+    assert dropped >= 5
+    assert stats["requests"]["POST /pic_jobs"] == 60
+    assert stats["duplicate_submissions"] == 0
+    assert (processing.reconciler.spotted, processing.reconciler.released) == (dropped, 0)
