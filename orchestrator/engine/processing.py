@@ -68,9 +68,10 @@ class Processing:
         poll_max: float = 30.0,
         grace: float = 300.0,
         jobs: frozenset[str] | None = None,
-        settle_every: float = 5.0,
+        settle_every: float = 0.5,
         settle_after: float = 2.0,
-        settle_gap: float = 1.0,
+        settle_gap: float = 0.5,
+        spot_gap: float = 0.5,
     ) -> None:
         self.ledger = ledger
         self.jobs = jobs  # the jobs to submit items of; None for all
@@ -111,15 +112,20 @@ class Processing:
         )
         self.reconciler = Reconciler(client, ledger, queue.queue_id, retrier=retrier)
         # While items are being sent, unknown outcomes are settled every `settle_every`
-        # seconds: each pass lists the window back to its oldest item, so frequent passes
-        # list the same jobs many times over (CPU on both sides, rate slots), and what they
-        # release is sent again before the last pending item anyway. Once nothing is left to
-        # claim, the submitter waits on settling, which then runs every `settle_gap`.
+        # seconds: an item left unknown late in a round otherwise waits for the round's end,
+        # and the run's tail is made of such items. Frequent passes hold few items each, which
+        # are looked up one by one (`reconcile.FEW`) rather than by listing their window, so
+        # that the same pages are not listed pass after pass. Once nothing is left to claim,
+        # the submitter waits on settling, which then runs every `settle_gap`.
         self.settle_every = settle_every
         self.settle_gap = settle_gap
         # How long an item stays unknown before it is looked up: its request, given up on,
         # may still be on its way to CI.
         self.settle_after = settle_after
+        # Requests that straggle (their answers lost, most likely) are looked up every
+        # `spot_gap` seconds while they last: a job one of them made is adopted at once, rather
+        # than after its read timeout, `settle_after` and a settling pass.
+        self.spot_gap = spot_gap
         self._settling = asyncio.Lock()
         self._timers: list[asyncio.TimerHandle] = []
 
@@ -193,6 +199,7 @@ class Processing:
         """Rounds of submission while unknown outcomes are settled beside them; each round ends
         by settling what it left unknown, since a settled item may go back to pending."""
         settling = asyncio.create_task(self._settle_meanwhile())
+        spotting = asyncio.create_task(self._spot_meanwhile())
         try:
             while not self.halt.is_set():
                 await self.submitter.run(self.halt)
@@ -211,9 +218,10 @@ class Processing:
                 if self.ledger.pending_count(self.jobs) == 0:
                     return
         finally:
-            settling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await settling
+            for task in (settling, spotting):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _refill(self, stop: asyncio.Event) -> bool:
         """The submitter has no pending item left: settle what its requests left unknown as
@@ -225,6 +233,8 @@ class Processing:
         while not stop.is_set():
             in_flight = self.submitter.in_flight
             self.submitter.flush()
+            if self.ledger.pending_count(self.jobs):
+                return True  # released by the pass beside submission: sent before another
             # Each pass lists the window back to the oldest item it settles: while requests
             # are still out (more unknowns to come) one pass a `settle_gap` at most, so that
             # the same pages are not listed over and over; at once when none is.
@@ -245,10 +255,49 @@ class Processing:
             await self._settle(min_age=self.settle_after)
             await asyncio.sleep(self.settle_every)
 
+    async def _spot_meanwhile(self) -> None:
+        """Look the straggling submissions up as they straggle (an answer lost on its way back
+        follows its job), and again every `spot_gap` while some are left."""
+        straggled = self.submitter.straggled
+        while True:
+            await straggled.wait()
+            straggled.clear()
+            await self._spot()
+            await asyncio.sleep(self.spot_gap)
+            if self.submitter.straggling() or self.submitter.unanswered(self.settle_after):
+                straggled.set()
+
+    async def _spot(self) -> None:
+        """Look up the stragglers, and the items whose requests ended unanswered too recently
+        to be settled: a job found is adopted; nothing is released here."""
+        stragglers = self.submitter.straggling()
+        unanswered = self.submitter.unanswered(self.settle_after)
+        if not stragglers and not unanswered:
+            return
+        stats = self.submitter.stats
+        offsets = stats.clock_offsets
+        skew = None if offsets is None else max(abs(offsets[0]), abs(offsets[1]))
+        self.submitter.flush()  # the unanswered items' outcomes: only unknown ones are adopted
+        found = await self.reconciler.spot([*stragglers, *unanswered], skew=skew)
+        pairs = [(item.item_id, job.job_id) for item, job in found]
+        straggling = {item.item_id for item, _ in stragglers}
+        adopted = self.submitter.adopt([pair for pair in pairs if pair[0] in straggling])
+        unknown = [pair for pair in pairs if pair[0] not in straggling]
+        self.submitter.forget_unanswered([item_id for item_id, _ in unknown])
+        settled = self.reconciler.adopt_unknown(
+            unknown, sent=stats.unknown_sent, given_up=stats.unknown_at
+        )
+        self.outstanding.add(settled)  # counted out when their outcomes became unknown
+        if adopted or settled:
+            log.info("adopted %d jobs of submissions left unanswered", adopted + settled)
+            self.reconciler.spotted += adopted
+            self.tracker.wake()
+
     async def _settle(self, *, min_age: float = 0.0) -> None:
         async with self._settling:
             since = self.ledger.unknown_since()
             if since is None:
+                self.reconciler.waiting = 0  # those it left may have been adopted since
                 return
             adopted = self.reconciler.adopted
             stats = self.submitter.stats

@@ -9,7 +9,14 @@ All the unknown items of a window settle with one paged listing of the queue for
 matched locally: 200 unknown items among 1,000 jobs cost 10 requests, not 200. A listing is
 only worth it while the window holds fewer pages than there are items to settle; when the
 first pages show it would take more (a busy queue, a long window), the rest are looked up one
-by one by input object, so the cost is never much above one request per item.
+by one by input object, so the cost is never much above one request per item. A few items
+(`FEW`) are looked up one by one from the start, side by side: as many requests as a few
+seconds of a busy queue's pages, in the time of one request rather than of a chain of pages.
+
+Submissions still waiting for their answers past the point where answers are normally back
+(stragglers: their answers lost, most likely) are looked up too (`spot`), and a job found is
+adopted at once; one not found is never taken for absent, as the request may still be on its
+way. Only what a request ends with is a reason to send an item again.
 
 A listing's pages follow one another (each needs the last one's NextToken), so a window around
 the sender's own submissions is cut into spans of a few seconds listed side by side, and a page
@@ -34,6 +41,7 @@ from orchestrator.cloud.models import JobDetail
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.tracker import parse_ci_time
 from orchestrator.exceptions import CIError
+from orchestrator.items import Item
 from orchestrator.ledger import ClaimedItem, Ledger
 
 __all__ = ["Reconciler", "ci_time"]
@@ -46,6 +54,10 @@ SKEW_SLACK = 2.0
 # The shortest span of a window listed beside the others (s): the overlap that makes the
 # listing right whichever way CI reads the bounds costs up to two seconds of jobs per span.
 MIN_SPAN = 5
+# At most this many items are looked up one by one rather than listed with their window: about
+# as many requests as the pages of a few seconds of a busy queue (300 jobs a second are three
+# pages a second), and sent side by side, where a listing's pages follow one another.
+FEW = 64
 
 _Pair = tuple[str, str]
 
@@ -89,6 +101,8 @@ class Reconciler:
         retrier: Retrier,
         margin: timedelta = timedelta(minutes=10),
         concurrency: int = 8,
+        few: int = FEW,
+        lookups: int = 16,
         batch: int = 5000,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] | None = None,
@@ -98,9 +112,12 @@ class Reconciler:
         self.queue_id = queue_id
         self.retrier = retrier
         self.margin = margin
-        self.concurrency = concurrency
+        self.concurrency = concurrency  # spans listed side by side
+        self.few = few
+        self.lookups = lookups  # items looked up side by side
         self.batch = batch
-        self.adopted = 0
+        self.adopted = 0  # by settling
+        self.spotted = 0  # found while their requests were young: stragglers, unanswered
         self.released = 0
         self.list_requests = 0
         self.waiting = 0  # items the last pass left for being too recently unknown
@@ -190,6 +207,53 @@ class Reconciler:
                 break
         return unsettled
 
+    async def spot(
+        self, stragglers: Sequence[tuple[Item, datetime]], *, skew: float | None = None
+    ) -> list[tuple[Item, JobDetail]]:
+        """The jobs that submissions still waiting for their answers (`stragglers`: each item
+        and when its request was sent) have made already: an answer lost on its way back is
+        then known for what it is before the request times out. Each item is looked up by its
+        input object (a few stragglers cost fewer requests than a listing of their window);
+        an item not found, or whose lookup failed, is simply not in the answer: nothing is
+        released here, as its request may still be on its way."""
+        if not stragglers:
+            return []
+        now = max(self._wall(), max(sent for _, sent in stragglers))
+        slack = self.margin if skew is None else timedelta(seconds=skew + SKEW_SLACK)
+        start = ci_time(min(sent for _, sent in stragglers) - slack)
+        end = ci_time(now + slack)
+        sem = asyncio.Semaphore(self.lookups)
+
+        async def find(item: Item) -> JobDetail | None:
+            async with sem:
+                try:
+                    return self._pick(item, await self._lookup(item, start, end))
+                except CIError as exc:
+                    log.info("could not look up straggling %r: %s", item.key, exc)
+                    return None
+
+        found = await asyncio.gather(*(find(item) for item, _ in stragglers))
+        return [(item, job) for (item, _), job in zip(stragglers, found, strict=True) if job]
+
+    def adopt_unknown(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        sent: MutableMapping[str, datetime] | None = None,
+        given_up: MutableMapping[str, float] | None = None,
+    ) -> int:
+        """(item_id, job_id) found by `spot` for items of unknown outcome: adopted if they are
+        still unknown (a pass may have released one meanwhile). Returns how many were."""
+        adopted = self.ledger.adopt_unknown(pairs) if pairs else 0
+        for item_id, _ in pairs:
+            self._first_seen.pop(item_id, None)
+            if sent is not None:
+                sent.pop(item_id, None)
+            if given_up is not None:
+                given_up.pop(item_id, None)
+        self.spotted += adopted
+        return adopted
+
     async def _find_all(
         self,
         items: Sequence[ClaimedItem],
@@ -199,20 +263,22 @@ class Reconciler:
         *,
         split: bool = False,
     ) -> list[JobDetail | CIError | None]:
+        listed = None
         try:
-            if split:
+            if len(items) <= self.few:
+                pass  # looked up side by side below: one request's time, not a chain of pages
+            elif split:
                 listed = await self._list_spans(window, since, now, budget=len(items))
             else:
                 listed = await self._list_window(window, since, now, budget=len(items))
         except CIError as exc:
             log.info("listing the queue failed (%s); looking items up one by one", exc)
-            listed = None
         if listed is not None:
             return [
                 self._pick(item, listed.get(_pair(item.key, item.output_key), [])) for item in items
             ]
         start, end = ci_time(window[0]), ci_time(window[1])
-        sem = asyncio.Semaphore(self.concurrency)
+        sem = asyncio.Semaphore(self.lookups)
 
         async def find(item: ClaimedItem) -> JobDetail | CIError | None:
             async with sem:
@@ -305,7 +371,7 @@ class Reconciler:
                 if covered > 0 and listing.pages * span / covered > budget:
                     return None
 
-    async def _lookup(self, item: ClaimedItem, start: str, end: str) -> list[JobDetail]:
+    async def _lookup(self, item: Item, start: str, end: str) -> list[JobDetail]:
         async def lookup() -> list[JobDetail]:
             return [
                 job
@@ -320,7 +386,7 @@ class Reconciler:
         self.list_requests += 1
         return await self.retrier.call(lambda: hedged(lookup), idempotent=True, name="reconcile")
 
-    def _pick(self, item: ClaimedItem, jobs: Sequence[JobDetail]) -> JobDetail | None:
+    def _pick(self, item: Item, jobs: Sequence[JobDetail]) -> JobDetail | None:
         """The job CI made for this item's submission among `jobs`, if there is one."""
         if not jobs:
             return None

@@ -114,7 +114,7 @@ async def run(
         async with reporter.running():
             await processing.run(stop, wait=not options.no_wait)
         report.submitted = processing.submitter.stats.submitted
-        report.adopted = processing.reconciler.adopted
+        report.adopted = processing.reconciler.adopted + processing.reconciler.spotted
         report.trip = processing.trip
         report.deadline_reached = processing.deadline_reached
         report.message = processing.message

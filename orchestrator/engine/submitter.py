@@ -25,7 +25,7 @@ from orchestrator.cloud.models import JobRequest
 from orchestrator.cloud.retry import Retrier
 from orchestrator.engine.flow import Outstanding
 from orchestrator.engine.tracker import parse_ci_time
-from orchestrator.exceptions import CIError, Disposition
+from orchestrator.exceptions import CIError, Disposition, TransportError
 from orchestrator.items import Item
 from orchestrator.ledger import ClaimedItem, Ledger, Outcomes
 from orchestrator.manifest import DEFAULT_JOB
@@ -85,6 +85,13 @@ class SubmitStats:
         offset = (created - now).total_seconds()
         low, high = self.clock_offsets or (offset, offset)
         self.clock_offsets = (min(low, offset), max(high, offset))
+
+
+@dataclass(frozen=True, slots=True)
+class _Straggler:
+    item: Item
+    sent: datetime
+    task: asyncio.Task[None]
 
 
 class _Results:
@@ -163,6 +170,14 @@ class Submitter:
         self.in_flight = 0  # items handed to a worker whose outcome is not recorded yet
         self.max_stragglers = max_stragglers
         self._stragglers: set[asyncio.Task[None]] = set()
+        # Stragglers by item, while their requests go on: a listing that shows the job one of
+        # them made settles it at once (`adopt`), and whatever its request ends with is ignored.
+        self._straggling: dict[str, _Straggler] = {}
+        self._adopted: set[str] = set()
+        # Items whose requests ended unanswered (a timeout, a connection lost): the most likely
+        # to have made a job, looked up beside the stragglers until settling takes them.
+        self._unanswered: dict[str, tuple[Item, datetime, float]] = {}
+        self.straggled = asyncio.Event()  # set when a request straggles or ends unanswered
         self.stats = SubmitStats()
         self._results = _Results(ledger)
         self._low_water = 0
@@ -251,17 +266,66 @@ class Submitter:
         if not self.stragglers or len(self._stragglers) >= self.max_stragglers:
             await self._submit(item)
             return
+        sent = datetime.now(UTC)
         task, turn = watched(self._submit(item))
         await turn
         if not task.done():
             self._stragglers.add(task)
             task.add_done_callback(self._stragglers.discard)
+            self._straggling[item.item_id] = _Straggler(item, sent, task)
+            self.straggled.set()
+
+    def straggling(self) -> list[tuple[Item, datetime]]:
+        """The items whose requests straggle, and when each was sent (its job, if any, was
+        created after)."""
+        return [(s.item, s.sent) for s in self._straggling.values()]
+
+    def unanswered(self, younger_than: float) -> list[tuple[Item, datetime]]:
+        """The items whose requests ended unanswered less than `younger_than` seconds ago (the
+        older ones are settling's), and when each was sent."""
+        now = time.monotonic()
+        for item_id in [
+            k for k, (_, _, at) in self._unanswered.items() if now - at >= younger_than
+        ]:
+            del self._unanswered[item_id]
+        return [(item, sent) for item, sent, _ in self._unanswered.values()]
+
+    def forget_unanswered(self, item_ids: Collection[str]) -> None:
+        for item_id in item_ids:
+            self._unanswered.pop(item_id, None)
+
+    def adopt(self, pairs: Collection[tuple[str, str]]) -> int:
+        """(item_id, job_id): a listing shows the job a straggling request made. The item is
+        recorded as submitted with it, and its request is stopped: no other attempt of it is
+        sent, and how it would have ended is ignored. An item whose request has ended since is
+        left to its own outcome. Returns how many were adopted."""
+        taken = [(item_id, job) for item_id, job in pairs if item_id in self._straggling]
+        if not taken:
+            return 0
+        adopted = self.ledger.adopt(taken)
+        for item_id, _ in taken:
+            self._adopted.add(item_id)
+            self._straggling.pop(item_id).task.cancel()
+        return adopted
 
     async def _submit(self, item: Item) -> None:
         try:
             await self._submit_one(item)
+        except asyncio.CancelledError:
+            if item.item_id not in self._adopted:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # stopped by `adopt`: its outcome is known
         finally:
             self.in_flight -= 1  # its outcome is recorded (or the run is failing)
+
+    def _answered(self, item: Item) -> bool:
+        """The request of `item` has ended: False if its item was adopted meanwhile, and
+        what the request ended with is to be ignored."""
+        return self._straggling.pop(item.item_id, None) is not None or (
+            item.item_id not in self._adopted
+        )
 
     async def _submit_one(self, item: Item) -> None:
         if self.templates is not None:
@@ -276,11 +340,18 @@ class Submitter:
                 lambda: self.client.submit(request), idempotent=False, name=f"submit {item.key!r}"
             )
         except CIError as exc:
+            if not self._answered(item):
+                return
             if exc.disposition is Disposition.UNKNOWN:
                 self.stats.unknown_sent[item.item_id] = sent
                 self.stats.unknown_at[item.item_id] = time.monotonic()
+                if isinstance(exc, TransportError) and self.stragglers:
+                    self._unanswered[item.item_id] = (item, sent, time.monotonic())
+                    self.straggled.set()
             self._record_error(item, exc)
             await self.outstanding.done(1)
+            return
+        if not self._answered(item):
             return
         if self.stats.submitted % 64 == 0:
             self.stats.note_creation(job.creation_time, datetime.now(UTC))

@@ -64,6 +64,9 @@ class _Move:
 _TO_SUBMITTED: Final = _Move(
     "item_id", f"IN {_SENDING}", ("state", "job_id", "code", "message", "submitted_at")
 )
+_UNKNOWN_TO_SUBMITTED: Final = _Move(
+    "item_id", f"= '{UNKNOWN}'", ("state", "job_id", "code", "message", "submitted_at")
+)
 _TO_FAILED: Final = _Move(
     "item_id", f"NOT IN {sql_list(FINAL_STATES)}", ("state", "code", "message", "finished_at")
 )
@@ -240,6 +243,13 @@ class Transitions(Store):
         """(item_id, job_id): reconciliation found the job of an unknown or submitting item."""
         now = self._now()
         return self._transition(_TO_SUBMITTED, _submitted(Outcome.ADOPTED, pairs, now))
+
+    @guarded("write ledger")
+    def adopt_unknown(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """As `adopt`, for items that are still unknown: one released or claimed again since
+        its lookup began is left as it is."""
+        now = self._now()
+        return self._transition(_UNKNOWN_TO_SUBMITTED, _submitted(Outcome.ADOPTED, pairs, now))
 
     @guarded("write ledger")
     def mark_unknown(self, ids: Iterable[str]) -> int:

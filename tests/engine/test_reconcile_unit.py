@@ -25,11 +25,14 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def reconciler(ci: FakeCI, ledger: Ledger) -> Reconciler:
+    """A reconciler that lists the window whatever the number of items (a few are otherwise
+    looked up one by one: tests/engine/test_stragglers.py)."""
     return Reconciler(
         ci.client,
         ledger,
         "q1",
         retrier=Retrier(RetryPolicy.for_tests(attempts=2)),
+        few=0,
         wall=lambda: T0 + timedelta(minutes=1),
     )
 
@@ -216,6 +219,7 @@ async def test_an_item_given_up_on_long_enough_ago_is_settled_by_the_first_pass_
         ledger,
         "q1",
         retrier=Retrier(RetryPolicy.for_tests()),
+        few=0,
         clock=lambda: 100.0,
         wall=lambda: T0 + timedelta(minutes=1),
     )
