@@ -102,7 +102,7 @@ class _Results:
     Released items (their requests never took effect) are written when the round ends: this
     round does not take them again."""
 
-    def __init__(self, ledger: Ledger, size: int = 64, linger: float = 0.2) -> None:
+    def __init__(self, ledger: Ledger, size: int = 64, linger: float = 0.3) -> None:
         self.ledger = ledger
         self.size = size
         self.linger = linger
@@ -145,6 +145,7 @@ class Submitter:
         jobs: Collection[str] | None = None,
         concurrency: int = defaults.CONCURRENCY,
         claim_size: int = 64,
+        claim_seconds: float = 0.5,
         on_failure: Callable[[str, str], bool] | None = None,
         pace: Callable[[], float | None] | None = None,
         stragglers: bool = False,
@@ -161,6 +162,7 @@ class Submitter:
         self.retrier = retrier
         self.concurrency = concurrency
         self.claim_size = claim_size
+        self.claim_seconds = claim_seconds
         self.on_failure = on_failure
         self.pace = pace
         self.stragglers = stragglers
@@ -183,11 +185,16 @@ class Submitter:
         self._low_water = 0
 
     def window(self) -> int:
-        """How many items to hold claimed and not yet taken by a worker: about one second of
-        work at the limiter's current rate, never more than the connections can send."""
+        """How many items to hold claimed and not yet taken by a worker. Unpaced: what the
+        connections can send at once. Paced: about `claim_seconds` of work at the limiter's
+        current rate (at most `claim_size`), so that a claim, and the outcomes written with
+        it, commits a few times a second rather than every few requests; each commit costs
+        more than the rows it writes."""
         rate = self.pace() if self.pace is not None else None
-        wanted = self.claim_size if rate is None else math.ceil(rate)
-        return max(1, min(wanted, self.concurrency))
+        if rate is None:
+            return max(1, min(self.claim_size, self.concurrency))
+        least = min(math.ceil(rate), self.concurrency)
+        return max(1, least, min(math.ceil(rate * self.claim_seconds), self.claim_size))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Submit pending items until none is left, `stop` is set, or CI keeps refusing us."""

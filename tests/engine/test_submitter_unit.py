@@ -169,3 +169,24 @@ async def test_with_nothing_left_to_claim_the_submitter_waits_on_settling_and_se
     assert calls == [(0, 1), (0, 0)]
     assert states(ledger) == {State.SUBMITTED: 3}
     assert [key for op, key in ci.calls if op == "submit"].count("in/000000.jpg") == 2
+
+
+@pytest.mark.parametrize(
+    ("rate", "window"),
+    [(None, 16), (100.0, 50), (500.0, 64), (10.0, 10), (0.5, 1)],
+)
+def test_a_paced_submitter_claims_about_half_a_second_of_work_at_a_time(
+    ledger: Ledger, rate: float | None, window: int
+) -> None:
+    # Each claim commits with the outcomes written since the last: at 100/s, claims of 8
+    # committed twelve times a second, and each commit costs more than the rows it writes.
+    made = Submitter(
+        FakeCI().client,
+        ledger,
+        TEMPLATE,
+        Outstanding(100),
+        retrier=Retrier(RetryPolicy.for_tests(attempts=3)),
+        concurrency=16,
+        pace=lambda: rate,
+    )
+    assert made.window() == window
