@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from datetime import UTC, datetime
+from typing import Final
 
 from orchestrator import defaults
 from orchestrator.cloud.client import CIClient
@@ -30,7 +31,10 @@ __all__ = ["Processing", "job_template", "job_templates"]
 
 log = logging.getLogger(__name__)
 
-# Used when CI does not say how many jobs the queue holds.
+# Passes at the end of a round when only failed lookups are left, each waiting one settle gap
+# longer than the last (about 20 s in all at the default gap) before the run gives up and exits
+# 75 with those items unknown for the next run.
+SETTLE_RETRIES: Final = 8
 
 
 def job_templates(manifest: Manifest, queue: Queue) -> dict[str, JobTemplate]:
@@ -127,6 +131,7 @@ class Processing:
         # than after its read timeout, `settle_after` and a settling pass.
         self.spot_gap = spot_gap
         self._settling = asyncio.Lock()
+        self._unsettled = 0  # items the last pass could not look up (their lookups failed)
         self._timers: list[asyncio.TimerHandle] = []
 
     @property
@@ -205,8 +210,17 @@ class Processing:
                 await self.submitter.run(self.halt)
                 self.tracker.wake()
                 await self._settle(min_age=self.settle_after)
-                while self.reconciler.waiting and not self.halt.is_set():
-                    await asyncio.sleep(self.settle_gap / 4)
+                failed_passes = 0
+                while (self.reconciler.waiting or self._unsettled) and not self.halt.is_set():
+                    gap = self.settle_gap / 4
+                    if not self.reconciler.waiting:
+                        # Only lookups that failed are left: try again, more slowly each time,
+                        # rather than end the run with items a moment of faults left unknown.
+                        failed_passes += 1
+                        if failed_passes > SETTLE_RETRIES or self.retrier.exhausted:
+                            break
+                        gap = self.settle_gap * failed_passes
+                    await asyncio.sleep(gap)
                     await self._settle(min_age=self.settle_after)
                 if self.halt.is_set():
                     await self._settle()  # the next run would have to, later and blind
@@ -298,11 +312,12 @@ class Processing:
             since = self.ledger.unknown_since()
             if since is None:
                 self.reconciler.waiting = 0  # those it left may have been adopted since
+                self._unsettled = 0
                 return
             adopted = self.reconciler.adopted
             stats = self.submitter.stats
             offsets = stats.clock_offsets
-            await self.reconciler.settle(
+            self._unsettled = await self.reconciler.settle(
                 since,
                 datetime.now(UTC),
                 min_age=min_age,
