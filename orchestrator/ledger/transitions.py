@@ -30,8 +30,8 @@ from orchestrator.timefmt import format_utc
 __all__ = ["ClaimedItem", "JobUpdate", "Outcomes", "Transitions"]
 
 _INSERT_LOG: Final = (
-    "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, message, at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SENDING: Final = sql_list([SUBMITTING, UNKNOWN])
 
@@ -226,7 +226,7 @@ class Transitions(Store):
                 job_id, code, message = (
                     old[n] if at < 0 else values[at] for n, at in enumerate(logged)
                 )
-                log.append((item_id, attempt, job_id, outcome, code, message, now))
+                log.append((rowid, item_id, attempt, job_id, outcome, code, message, now))
         self._conn.executemany(move.update, updates)
 
     @guarded("write ledger")
@@ -271,7 +271,7 @@ class Transitions(Store):
             changed = self._conn.execute(
                 f"UPDATE items SET state = '{UNKNOWN}', updated_at = ? "
                 f"WHERE state = '{SUBMITTING}' "
-                f"RETURNING item_id, attempts, job_id, '{Outcome.UNKNOWN}', code, message, ?",
+                f"RETURNING rowid, item_id, attempts, job_id, '{Outcome.UNKNOWN}', code, message, ?",
                 (now, now),
             ).fetchall()
             self._conn.executemany(_INSERT_LOG, changed)
@@ -296,7 +296,8 @@ class Transitions(Store):
             changed = self._conn.execute(
                 f"UPDATE items SET state = '{CANCELLED}', updated_at = ?1, finished_at = ?1, "
                 f"code = NULL, message = ?2 WHERE state = '{PENDING}' "
-                f"RETURNING item_id, attempts, job_id, '{Outcome.CANCELLED}', code, message, ?1",
+                f"RETURNING rowid, item_id, attempts, job_id, '{Outcome.CANCELLED}', code, message, "
+                "?1",
                 (now, message),
             ).fetchall()
             self._conn.executemany(_INSERT_LOG, changed)

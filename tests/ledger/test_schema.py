@@ -18,7 +18,7 @@ def test_opening_records_the_schema_version_and_reopening_changes_nothing(path: 
     with Ledger.open(path) as ledger:
         ledger.add_items(items(3))
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     before = path.read_bytes()
     with Ledger.open(path) as ledger:
         assert ledger.total() == 3
