@@ -169,6 +169,7 @@ MIGRATIONS: Final = (
             "job_level, user_data, etag, size, last_modified, state, job_id, attempts, code, "
             "message, result, created_at, updated_at, submitted_at, finished_at, job FROM items",
             # The log's item_id stays, for whoever reads the file; `item` is what it is found by.
+            # A log row of no item (written with foreign keys off) has no row to be keyed by.
             """CREATE TABLE attempts_log_v4 (
                 item INTEGER NOT NULL REFERENCES items_v4 (row) ON DELETE CASCADE,
                 item_id TEXT NOT NULL, attempt INTEGER NOT NULL, job_id TEXT,
