@@ -277,11 +277,11 @@ class Transitions(Store):
         now = self._now()
         by_row: list[tuple[Outcome, Any, tuple[Any, ...]]] = []
         by_job: list[tuple[Outcome, Any, tuple[Any, ...]]] = []
-        for update, final in _final_updates(rows, now):
-            if update.row is None:
-                by_job.append((final[0], update.job_id, final[2]))
+        for row, outcome, job_id, values in _final_updates(rows, now):
+            if row is None:
+                by_job.append((outcome, job_id, values))
             else:
-                by_row.append((final[0], (update.row, update.job_id), final[2]))
+                by_row.append((outcome, (row, job_id), values))
         log: list[tuple[Any, ...]] = []
         with self.atomic():
             self._apply(_TO_FINAL_BY_ROW, by_row, now, log)
@@ -352,18 +352,12 @@ def _released(ids: Iterable[str]) -> _Rows:
 
 def _final_updates(
     rows: Iterable[JobUpdate], now: str
-) -> Iterator[tuple[JobUpdate, tuple[Outcome, str, tuple[Any, ...]]]]:
-    """The final states among `rows`, each with its row of the move to a final state."""
+) -> Iterator[tuple[int | None, Outcome, str, tuple[Any, ...]]]:
+    """The final states among `rows`: (row, outcome, job id, values of the final move)."""
     for update in rows:
         if update.state in FINAL_STATES:
             state = str(update.state)
             finished = now if update.finished_at is None else format_utc(update.finished_at)
             result = encode_json(update.result)
-            yield (
-                update,
-                (
-                    Outcome(state),
-                    update.job_id,
-                    (state, update.code, update.message, result, finished),
-                ),
-            )
+            values = (state, update.code, update.message, result, finished)
+            yield update.row, Outcome(state), update.job_id, values

@@ -103,7 +103,8 @@ def test_a_version_3_ledger_keys_its_log_by_row_keeping_every_row_rowid_and_atte
         conn = ledger.connection
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("SELECT rowid, * FROM items ORDER BY rowid").fetchall() == [
-            row[:1] + row for row in items_before  # `row` is the rowid, named
+            row[:1] + row
+            for row in items_before  # `row` is the rowid, named
         ]
         log = conn.execute(
             "SELECT a.rowid, a.item_id, a.attempt, a.job_id, a.outcome, a.code, a.message, a.at "
