@@ -175,8 +175,8 @@ MIGRATIONS: Final = (
                 item_id TEXT NOT NULL, attempt INTEGER NOT NULL, job_id TEXT,
                 outcome TEXT NOT NULL, code TEXT, message TEXT, at TEXT NOT NULL)""",
             "INSERT INTO attempts_log_v4 (rowid, item, item_id, attempt, job_id, outcome, code, "
-            "message, at) SELECT a.rowid, i.row, a.item_id, a.attempt, a.job_id, a.outcome, "
-            "a.code, a.message, a.at FROM attempts_log AS a JOIN items_v4 AS i USING (item_id) "
+            "message, at) SELECT a.rowid, i.rowid, a.item_id, a.attempt, a.job_id, a.outcome, "
+            "a.code, a.message, a.at FROM attempts_log AS a JOIN items AS i USING (item_id) "
             "ORDER BY a.rowid",
             "DROP TABLE attempts_log",
             "DROP TABLE items",
