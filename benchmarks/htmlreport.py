@@ -64,13 +64,13 @@ SELECT printf('id%08d', i), 'bench-1250000000', printf('photos/%03d/img-%07d.jpg
 FROM timed
 """
 _LOG = """
-INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at)
-SELECT item_id, 1, job_id, 'submitted', NULL, NULL, submitted_at FROM items
+INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, message, at)
+SELECT rowid, item_id, 1, job_id, 'submitted', NULL, NULL, submitted_at FROM items
 WHERE submitted_at IS NOT NULL
 UNION ALL
-SELECT item_id, 1, job_id, state, code, message, finished_at FROM items
+SELECT rowid, item_id, 1, job_id, state, code, message, finished_at FROM items
 WHERE state IN ('success', 'failed', 'cancelled')
-ORDER BY 7
+ORDER BY 8
 """
 
 

@@ -67,8 +67,8 @@ def parse_ci_time(value: str | None) -> datetime | None:
     return None
 
 
-def job_update(job: JobDetail) -> JobUpdate:
-    """What a described final job means for its ledger row."""
+def job_update(job: JobDetail, row: int | None = None) -> JobUpdate:
+    """What a described final job means for its ledger row (`row`, its rowid, when known)."""
     state = ledger_state(job.state)
     failed = state != State.SUCCESS
     return JobUpdate(
@@ -78,6 +78,7 @@ def job_update(job: JobDetail) -> JobUpdate:
         message=job.message if failed else None,
         result=job.result.as_dict() if job.result else None,
         finished_at=parse_ci_time(job.end_time),
+        row=row,
     )
 
 
@@ -125,6 +126,9 @@ class Tracker:
         while page := self.ledger.outstanding_job_ids(self.batch, after):
             after = page[-1][0]
             ids = [job_id for _, job_id in page]
+            rows = {job_id: rowid for rowid, job_id in page}
+            if len(rows) < len(ids):  # a job named by two rows: both are found by its id
+                rows = {}
             self.described += len(ids)
             try:
                 result = await self.retrier.call(
@@ -137,8 +141,8 @@ class Tracker:
             else:
                 done = [job for job in result.jobs if job.final]
                 final += done
-                updates += [job_update(job) for job in done]
-                updates += self._missing_updates(result.missing)
+                updates += [job_update(job, rows.get(job.job_id)) for job in done]
+                updates += self._missing_updates(result.missing, rows)
                 if len(updates) >= self.write_every:
                     finished += self._write(updates, final)
             finally:
@@ -161,14 +165,20 @@ class Tracker:
         final.clear()
         return finished
 
-    def _missing_updates(self, missing: list[str]) -> list[JobUpdate]:
+    def _missing_updates(self, missing: list[str], rows: Mapping[str, int]) -> list[JobUpdate]:
         updates = []
         for job_id in missing:
             self._missing[job_id] = self._missing.get(job_id, 0) + 1
             if self._missing[job_id] >= MISSING_LIMIT:
                 del self._missing[job_id]
                 updates.append(
-                    JobUpdate(job_id, State.FAILED, "NoSuchJob", "CI no longer knows this job")
+                    JobUpdate(
+                        job_id,
+                        State.FAILED,
+                        "NoSuchJob",
+                        "CI no longer knows this job",
+                        row=rows.get(job_id),
+                    )
                 )
         return updates
 

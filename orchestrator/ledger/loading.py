@@ -124,8 +124,9 @@ class Loading(Outputs):
         if conn.execute(f"SELECT 1 FROM items WHERE state = '{SKIPPED}' LIMIT 1").fetchone():
             conn.execute(f"DROP INDEX {LOG_INDEX[0]}")
             conn.execute(
-                "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
-                f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', code, message, "
+                "INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, "
+                f"message, at) SELECT rowid, item_id, attempts, NULL, '{Outcome.SKIPPED}', code, "
+                "message, "
                 f"coalesce(finished_at, updated_at) FROM items WHERE state = '{SKIPPED}'"
             )
             conn.execute(LOG_INDEX[1])

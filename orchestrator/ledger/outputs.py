@@ -56,8 +56,11 @@ _MATCH: Final = (
 )
 _SKIPPED_BEFORE: Final = (
     "EXISTS (SELECT 1 FROM attempts_log AS a "
-    f"WHERE a.item_id = {{t}}.item_id AND a.outcome = '{Outcome.SKIPPED}')"
+    f"WHERE a.item = {{t}}.rowid AND a.outcome = '{Outcome.SKIPPED}')"
 )
+
+# The schema version from which the log is found by its item's row (`attempts_log.item`).
+_LOG_BY_ROW: Final = 4
 
 # The rowids of the items `skip_listed` is skipping, to log exactly those.
 _SKIPPING_TABLE: Final = "CREATE TEMP TABLE IF NOT EXISTS skipping (id INTEGER PRIMARY KEY)"
@@ -121,14 +124,14 @@ class Outputs(Store):
                 params,
             ).rowcount
             if self._loaded_skips is None:
-                # One statement (RETURNING would buffer every row in memory), in id order:
-                # the log's index is by id, and a million inserts at random places in it cost
-                # minutes.
+                # One statement (RETURNING would buffer every row in memory), in row order:
+                # the log's index is by row, and a million inserts at random places in it
+                # cost minutes.
                 conn.execute(
-                    "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, "
-                    f"at) SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', :code, :message, "
-                    ":now FROM items WHERE rowid IN (SELECT id FROM temp.skipping) "
-                    "ORDER BY item_id",
+                    "INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, "
+                    f"message, at) SELECT rowid, item_id, attempts, NULL, '{Outcome.SKIPPED}', "
+                    ":code, :message, :now FROM items WHERE rowid IN "
+                    "(SELECT id FROM temp.skipping) ORDER BY rowid",
                     params,
                 )
             conn.execute("DELETE FROM temp.skipping")
@@ -169,15 +172,27 @@ class Outputs(Store):
             " AND NOT EXISTS (SELECT 1 FROM real.items AS r "
             f"WHERE r.item_id = i.item_id AND r.state IN {finals})"
         )
-        if keep is None:  # an item the real ledger skipped before is not skipped again
-            sql += " AND NOT " + _SKIPPED_BEFORE.format(t="i").replace(
-                "attempts_log", "real.attempts_log"
-            )
         self._conn.execute("ATTACH DATABASE ? AS real", (str(unless_final_in),))
         try:
+            if keep is None:  # an item the real ledger skipped before is not skipped again
+                sql += " AND NOT " + self._skipped_in_real()
             return _pair(self._conn.execute(sql, params).fetchone())
         finally:
             self._conn.execute("DETACH DATABASE real")
+
+    def _skipped_in_real(self) -> str:
+        """`_SKIPPED_BEFORE` for item `i` in the attached real ledger, which this picjobs may
+        not have migrated yet: before schema 4 its log is found by item_id."""
+        version = self._conn.execute("PRAGMA real.user_version").fetchone()[0]
+        if version < _LOG_BY_ROW:
+            return (
+                "EXISTS (SELECT 1 FROM real.attempts_log AS a "
+                f"WHERE a.item_id = i.item_id AND a.outcome = '{Outcome.SKIPPED}')"
+            )
+        return (
+            "EXISTS (SELECT 1 FROM real.items AS r JOIN real.attempts_log AS a ON a.item = r.rowid "
+            f"WHERE r.item_id = i.item_id AND a.outcome = '{Outcome.SKIPPED}')"
+        )
 
     @guarded("read ledger")
     def pending_of(self, job: str | None) -> int:
@@ -191,8 +206,9 @@ class Outputs(Store):
         where = f"WHERE state = '{SKIPPED}' AND job IS :job"
         with self.atomic():
             self._conn.execute(
-                "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
-                f"SELECT item_id, attempts, NULL, '{Outcome.RELEASED}', NULL, 'forced', :now "
+                "INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, "
+                f"message, at) SELECT rowid, item_id, attempts, NULL, '{Outcome.RELEASED}', "
+                "NULL, 'forced', :now "
                 f"FROM items {where}",
                 params,
             )

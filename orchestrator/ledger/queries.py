@@ -102,7 +102,8 @@ class Queries(Store):
     def past_job_ids(self, item_id: str) -> set[str]:
         """Every JobId this item has had: earlier jobs that reconciliation must not adopt."""
         rows = self._conn.execute(
-            "SELECT DISTINCT job_id FROM attempts_log WHERE item_id = ? AND job_id IS NOT NULL",
+            "SELECT DISTINCT job_id FROM attempts_log "
+            "WHERE item = (SELECT rowid FROM items WHERE item_id = ?) AND job_id IS NOT NULL",
             (item_id,),
         )
         return {row[0] for row in rows}

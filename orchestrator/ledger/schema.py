@@ -145,6 +145,51 @@ MIGRATIONS: Final = (
             "CREATE INDEX items_outstanding ON items (state) WHERE state = 'submitted'",
         ),
     ),
+    Migration(
+        4,
+        "the attempt log keyed by its item's row, which claims number in order",
+        (
+            # `row` names the rowid, so that VACUUM keeps it: the log refers to items by it.
+            """CREATE TABLE items_v4 (
+                row INTEGER PRIMARY KEY,
+                item_id TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
+                output_bucket TEXT NOT NULL, output_region TEXT NOT NULL, output_key TEXT NOT NULL,
+                job_level INTEGER NOT NULL, user_data TEXT, etag TEXT, size INTEGER,
+                last_modified TEXT,
+                state TEXT NOT NULL CHECK (state IN ('pending', 'submitting', 'unknown',
+                    'submitted', 'success', 'failed', 'cancelled', 'skipped')),
+                job_id TEXT, attempts INTEGER NOT NULL DEFAULT 0, code TEXT, message TEXT,
+                result TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                submitted_at TEXT, finished_at TEXT, job TEXT)""",
+            "INSERT INTO items_v4 (row, item_id, bucket, key, output_bucket, output_region, "
+            "output_key, job_level, user_data, etag, size, last_modified, state, job_id, "
+            "attempts, code, message, result, created_at, updated_at, submitted_at, finished_at, "
+            "job) "
+            "SELECT rowid, item_id, bucket, key, output_bucket, output_region, output_key, "
+            "job_level, user_data, etag, size, last_modified, state, job_id, attempts, code, "
+            "message, result, created_at, updated_at, submitted_at, finished_at, job FROM items",
+            # The log's item_id stays, for whoever reads the file; `item` is what it is found by.
+            # A log row of no item (written with foreign keys off) has no row to be keyed by.
+            """CREATE TABLE attempts_log_v4 (
+                item INTEGER NOT NULL REFERENCES items_v4 (row) ON DELETE CASCADE,
+                item_id TEXT NOT NULL, attempt INTEGER NOT NULL, job_id TEXT,
+                outcome TEXT NOT NULL, code TEXT, message TEXT, at TEXT NOT NULL)""",
+            "INSERT INTO attempts_log_v4 (rowid, item, item_id, attempt, job_id, outcome, code, "
+            "message, at) SELECT a.rowid, i.rowid, a.item_id, a.attempt, a.job_id, a.outcome, "
+            "a.code, a.message, a.at FROM attempts_log AS a JOIN items AS i USING (item_id) "
+            "ORDER BY a.rowid",
+            "DROP TABLE attempts_log",
+            "DROP TABLE items",
+            "ALTER TABLE items_v4 RENAME TO items",
+            "ALTER TABLE attempts_log_v4 RENAME TO attempts_log",
+            "CREATE UNIQUE INDEX items_id ON items (item_id)",
+            "CREATE UNIQUE INDEX items_output ON items (output_bucket, output_key)",
+            "CREATE INDEX items_state_level ON items (state, job_level DESC)",
+            "CREATE INDEX items_job_id ON items (job_id) WHERE job_id IS NOT NULL",
+            "CREATE INDEX items_outstanding ON items (state) WHERE state = 'submitted'",
+            "CREATE INDEX attempts_log_item ON attempts_log (item, attempt)",
+        ),
+    ),
 )
 # The indexes a bulk load into an empty items table drops, then builds by sorting once: a
 # million inserts into a random-order index cost several times that. Unique ones first, in the
@@ -157,7 +202,7 @@ BULK_INDEXES: Final = (
 # The attempt log's index, which a bulk load that logs a skip per item drops and builds after.
 LOG_INDEX: Final = (
     "attempts_log_item",
-    "CREATE INDEX attempts_log_item ON attempts_log (item_id, attempt)",
+    "CREATE INDEX attempts_log_item ON attempts_log (item, attempt)",
 )
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
 

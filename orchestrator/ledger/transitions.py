@@ -30,8 +30,8 @@ from orchestrator.timefmt import format_utc
 __all__ = ["ClaimedItem", "JobUpdate", "Outcomes", "Transitions"]
 
 _INSERT_LOG: Final = (
-    "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, message, at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SENDING: Final = sql_list([SUBMITTING, UNKNOWN])
 
@@ -43,14 +43,17 @@ class _Move:
     3.40 takes about three times as long for an UPDATE ... RETURNING per row, or for an UPDATE
     that finds its row through the partial job_id index itself."""
 
-    key: str  # item_id or job_id
+    key: str  # item_id, job_id or rowid
     states: str  # an SQL condition on state
     columns: tuple[str, ...]
+    # A move by rowid also names the job the row must still have: (rowid, job_id) keys.
+    with_job: bool = False
 
     @property
     def find(self) -> str:
+        key = f"{self.key}, job_id" if self.with_job else self.key
         return (
-            f"SELECT {self.key}, rowid, item_id, attempts, job_id, code, message FROM items "
+            f"SELECT {key}, rowid, item_id, attempts, job_id, code, message FROM items "
             # `+state`: found by the key's index, never by scanning the state index.
             f"WHERE {self.key} IN (SELECT value FROM json_each(?)) AND +state {self.states}"
         )
@@ -77,6 +80,9 @@ _TO_FINAL: Final = _Move(
     f"IN {sql_list([SUBMITTING, UNKNOWN, SUBMITTED])}",
     ("state", "code", "message", "result", "finished_at"),
 )
+# The same for jobs whose rows the caller read with them (JobUpdate.row): a lookup by rowid
+# reads pages near each other, where one by job id reads a random page of its index each.
+_TO_FINAL_BY_ROW: Final = _Move("rowid", _TO_FINAL.states, _TO_FINAL.columns, with_job=True)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +118,7 @@ class JobUpdate:
     message: str | None = None
     result: dict[str, Any] | None = None
     finished_at: datetime | None = None
+    row: int | None = None  # the rowid of the job's item, when the caller read it with the job
 
 
 class Transitions(Store):
@@ -193,7 +200,7 @@ class Transitions(Store):
             self._claim_floor = (rows[-1][7], rows[-1][0])  # job_level, rowid
         return rows
 
-    def _transition(self, move: _Move, rows: Iterable[tuple[Outcome, str, tuple[Any, ...]]]) -> int:
+    def _transition(self, move: _Move, rows: Iterable[tuple[Outcome, Any, tuple[Any, ...]]]) -> int:
         """Apply `move` to each (outcome, key, values), and log an attempt for every row it
         changed."""
         now = self._now()
@@ -206,7 +213,7 @@ class Transitions(Store):
     def _apply(
         self,
         move: _Move,
-        rows: Iterable[tuple[Outcome, str, tuple[Any, ...]]],
+        rows: Iterable[tuple[Outcome, Any, tuple[Any, ...]]],
         now: str,
         log: list[tuple[Any, ...]],
     ) -> None:
@@ -216,10 +223,15 @@ class Transitions(Store):
         rows = list(rows)
         if not rows:
             return
-        found: dict[str, list[Any]] = {}
-        keys = [key for _, key, _ in rows]
-        for row in self._conn.execute(move.find, (json.dumps(keys),)):
-            found.setdefault(row[0], []).append(row[1:])
+        found: dict[Any, list[Any]] = {}
+        if move.with_job:
+            keys = [key[0] for _, key, _ in rows]
+            for row in self._conn.execute(move.find, (json.dumps(keys),)):
+                found.setdefault((row[0], row[1]), []).append(row[2:])
+        else:
+            keys = [key for _, key, _ in rows]
+            for row in self._conn.execute(move.find, (json.dumps(keys),)):
+                found.setdefault(row[0], []).append(row[1:])
         columns = move.columns
         logged = [columns.index(c) if c in columns else -1 for c in ("job_id", "code", "message")]
         updates: list[tuple[Any, ...]] = []
@@ -229,7 +241,7 @@ class Transitions(Store):
                 job_id, code, message = (
                     old[n] if at < 0 else values[at] for n, at in enumerate(logged)
                 )
-                log.append((item_id, attempt, job_id, outcome, code, message, now))
+                log.append((rowid, item_id, attempt, job_id, outcome, code, message, now))
         self._conn.executemany(move.update, updates)
 
     @guarded("write ledger")
@@ -270,8 +282,22 @@ class Transitions(Store):
     @guarded("write ledger")
     def record_states(self, rows: Iterable[JobUpdate]) -> int:
         """Apply described job states. A final state ends its item, which never moves back;
-        an update to a state that is not final changes nothing."""
-        return self._transition(_TO_FINAL, _final_updates(rows, self._now()))
+        an update to a state that is not final changes nothing. An update with its `row` is
+        found by it, and applies only while that row still has the update's job."""
+        now = self._now()
+        by_row: list[tuple[Outcome, Any, tuple[Any, ...]]] = []
+        by_job: list[tuple[Outcome, Any, tuple[Any, ...]]] = []
+        for row, outcome, job_id, values in _final_updates(rows, now):
+            if row is None:
+                by_job.append((outcome, job_id, values))
+            else:
+                by_row.append((outcome, (row, job_id), values))
+        log: list[tuple[Any, ...]] = []
+        with self.atomic():
+            self._apply(_TO_FINAL_BY_ROW, by_row, now, log)
+            self._apply(_TO_FINAL, by_job, now, log)
+            self._conn.executemany(_INSERT_LOG, log)
+        return len(log)
 
     @guarded("write ledger")
     def recover_interrupted(self) -> int:
@@ -281,7 +307,7 @@ class Transitions(Store):
             changed = self._conn.execute(
                 f"UPDATE items SET state = '{UNKNOWN}', updated_at = ? "
                 f"WHERE state = '{SUBMITTING}' "
-                f"RETURNING item_id, attempts, job_id, '{Outcome.UNKNOWN}', code, message, ?",
+                f"RETURNING rowid, item_id, attempts, job_id, '{Outcome.UNKNOWN}', code, message, ?",
                 (now, now),
             ).fetchall()
             self._conn.executemany(_INSERT_LOG, changed)
@@ -306,7 +332,8 @@ class Transitions(Store):
             changed = self._conn.execute(
                 f"UPDATE items SET state = '{CANCELLED}', updated_at = ?1, finished_at = ?1, "
                 f"code = NULL, message = ?2 WHERE state = '{PENDING}' "
-                f"RETURNING item_id, attempts, job_id, '{Outcome.CANCELLED}', code, message, ?1",
+                f"RETURNING rowid, item_id, attempts, job_id, '{Outcome.CANCELLED}', code, message, "
+                "?1",
                 (now, message),
             ).fetchall()
             self._conn.executemany(_INSERT_LOG, changed)
@@ -314,7 +341,7 @@ class Transitions(Store):
 
 
 # The rows of each move: (outcome, key, new values of the move's columns).
-_Rows = Iterator[tuple[Outcome, str, tuple[Any, ...]]]
+_Rows = Iterator[tuple[Outcome, Any, tuple[Any, ...]]]
 
 
 def _submitted(outcome: Outcome, pairs: Iterable[tuple[str, str]], now: str) -> _Rows:
@@ -333,15 +360,14 @@ def _released(ids: Iterable[str]) -> _Rows:
     return ((Outcome.RELEASED, item_id, (PENDING,)) for item_id in ids)
 
 
-def _final_updates(rows: Iterable[JobUpdate], now: str) -> _Rows:
-    """The final states among `rows`, as rows of the move to a final state."""
+def _final_updates(
+    rows: Iterable[JobUpdate], now: str
+) -> Iterator[tuple[int | None, Outcome, str, tuple[Any, ...]]]:
+    """The final states among `rows`: (row, outcome, job id, values of the final move)."""
     for update in rows:
         if update.state in FINAL_STATES:
             state = str(update.state)
             finished = now if update.finished_at is None else format_utc(update.finished_at)
             result = encode_json(update.result)
-            yield (
-                Outcome(state),
-                update.job_id,
-                (state, update.code, update.message, result, finished),
-            )
+            values = (state, update.code, update.message, result, finished)
+            yield update.row, Outcome(state), update.job_id, values

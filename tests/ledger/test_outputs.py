@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from pathlib import Path
 
 from orchestrator.ledger import ItemRow, Ledger, SkipRule, State
+from orchestrator.ledger.schema import MIGRATIONS
 from tests.ledger.support import history, item, items, state_of, submit
 
 OUT = "dst-1250000000"
@@ -111,6 +113,34 @@ def test_a_dry_run_leaves_out_what_the_real_ledger_finished_but_keeps_the_skippe
             OUT, None, newer=False, unless_final_in=real.path, keep=State.SKIPPED
         )
     assert (without, forced) == ((2, 2), (4, 4))  # (to skip, of those inputs of unknown time)
+
+
+def test_a_dry_run_reads_what_a_real_ledger_of_schema_3_skipped_before(tmp_path: Path) -> None:
+    real = tmp_path / "real.sqlite"
+    with sqlite3.connect(real) as conn:
+        for migration in MIGRATIONS[:3]:
+            for statement in migration.statements:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 3")
+        for n in (1, 0):  # rowids 1 and 2, the other way round from the plan's
+            conn.execute(
+                "INSERT INTO items (item_id, bucket, key, output_bucket, output_region, "
+                "output_key, job_level, state, created_at, updated_at) VALUES (?, 'src', ?, ?, "
+                "'ap-guangzhou', ?, 0, 'pending', 't', 't')",
+                (f"id-{n:06d}", f"in/{n:06d}.jpg", OUT, f"out/{n:06d}.webp"),
+            )
+        conn.execute(
+            "INSERT INTO attempts_log (item_id, attempt, outcome, at) "
+            "VALUES ('id-000000', 0, 'skipped', 't')"
+        )
+    conn.close()
+    with Ledger.open(tmp_path / "plan.sqlite") as plan:
+        plan.add_items(items(2))
+        _list(plan, 0, 1)
+        assert plan.count_listed(OUT, None, newer=False, unless_final_in=real) == (1, 1)
+        assert plan.count_listed(OUT, None, newer=False) == (2, 2)
+    with sqlite3.connect(real) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3  # only read
 
 
 def _rule(*, newer: bool = False, job: str | None = None) -> SkipRule:

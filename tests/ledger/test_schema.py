@@ -18,7 +18,7 @@ def test_opening_records_the_schema_version_and_reopening_changes_nothing(path: 
     with Ledger.open(path) as ledger:
         ledger.add_items(items(3))
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     before = path.read_bytes()
     with Ledger.open(path) as ledger:
         assert ledger.total() == 3
@@ -62,6 +62,69 @@ def test_a_version_1_ledger_is_migrated_keeping_every_row_rowid_and_attempt(path
         assert ledger.add_items([item(3), item(9)]) == 1
         conn.execute("DELETE FROM items WHERE item_id = 'id-000003'")
         assert conn.execute("SELECT count(*) FROM attempts_log").fetchone()[0] == 2
+
+
+def _version_3_ledger(path: Path) -> None:
+    """A schema 3 ledger: items with a rowid gap, not in id order, each with its history."""
+    path.parent.mkdir(exist_ok=True)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")  # as picjobs writes it: a delete cascades
+        for migration in MIGRATIONS[:3]:
+            for statement in migration.statements:
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 3")
+        for n in (7, 3, 4, 5):  # rowids 1-4; rowid 3 deleted below
+            conn.execute(
+                "INSERT INTO items (item_id, bucket, key, output_bucket, output_region, "
+                "output_key, job_level, state, created_at, updated_at, job_id, attempts, job) "
+                "VALUES (?, 'src-1250000000', ?, 'dst-1250000000', 'ap-guangzhou', ?, 0, "
+                "'success', 't', 't', ?, 2, 'thumbs')",
+                (f"id-{n:06d}", f"in/{n:06d}.jpg", f"out/{n:06d}.webp", f"job-{n}-2"),
+            )
+            for attempt in (1, 2):
+                conn.execute(
+                    "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, at) "
+                    "VALUES (?, ?, ?, 'submitted', 't')",
+                    (f"id-{n:06d}", attempt, f"job-{n}-{attempt}"),
+                )
+        conn.execute("DELETE FROM items WHERE item_id = 'id-000004'")
+    conn.close()
+
+
+def test_a_version_3_ledger_keys_its_log_by_row_keeping_every_row_rowid_and_attempt(
+    path: Path,
+) -> None:
+    _version_3_ledger(path)
+    with sqlite3.connect(path) as conn:
+        log_before = conn.execute("SELECT rowid, * FROM attempts_log ORDER BY rowid").fetchall()
+        items_before = conn.execute("SELECT rowid, * FROM items ORDER BY rowid").fetchall()
+    conn.close()
+    with Ledger.open(path) as ledger:
+        conn = ledger.connection
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT rowid, * FROM items ORDER BY rowid").fetchall() == [
+            row[:1] + row
+            for row in items_before  # `row` is the rowid, named
+        ]
+        log = conn.execute(
+            "SELECT a.rowid, a.item_id, a.attempt, a.job_id, a.outcome, a.code, a.message, a.at "
+            "FROM attempts_log AS a ORDER BY a.rowid"
+        ).fetchall()
+        assert log == log_before
+        joined = "SELECT count(*) FROM attempts_log AS a JOIN items AS i ON i.rowid = a.item "
+        assert conn.execute(joined + "AND i.item_id = a.item_id").fetchone()[0] == 6
+        assert ledger.past_job_ids("id-000005") == {"job-5-1", "job-5-2"}
+        assert ledger.integrity_check() == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        index = conn.execute("PRAGMA index_info(attempts_log_item)").fetchall()
+        assert [column[2] for column in index] == ["item", "attempt"]
+        # The history still follows its item on delete, and rowids survive a VACUUM.
+        conn.execute("DELETE FROM items WHERE item_id = 'id-000003'")
+        assert conn.execute("SELECT count(*) FROM attempts_log").fetchone()[0] == 4
+        conn.execute("VACUUM")
+        assert conn.execute(joined + "AND i.item_id = a.item_id").fetchone()[0] == 4
+        assert ledger.add_items([item(3)]) == 1
+        assert [c.item_id for c in ledger.claim(5)] == ["id-000003"]
 
 
 def test_a_ledger_from_a_newer_picjobs_is_refused_and_left_untouched(path: Path) -> None:

@@ -106,9 +106,12 @@ def test_each_move_finds_its_rows_by_their_key_not_by_their_state(ledger: Ledger
         (transitions._TO_UNKNOWN, "items_id"),
         (transitions._TO_PENDING, "items_id"),
         (transitions._TO_FINAL, "items_job_id"),
+        (transitions._TO_FINAL_BY_ROW, "INTEGER PRIMARY KEY"),
     ]:
         plan = ledger.connection.execute(f"EXPLAIN QUERY PLAN {move.find}", ("[]",)).fetchall()
-        assert f"USING INDEX {index} " in " ".join(str(row[-1]) for row in plan)
+        assert f"USING {'' if move.key == 'rowid' else 'INDEX '}{index} " in " ".join(
+            str(row[-1]) for row in plan
+        )
 
 
 def test_recover_interrupted_turns_submitting_into_unknown(ledger: Ledger) -> None:
@@ -180,6 +183,18 @@ def test_record_states_keeps_the_result_and_ci_end_time(ledger: Ledger, clock: C
     assert (failed.code, failed.message) == ("InternalError", "boom")
     assert failed.finished_at == "2024-05-01T10:00:30.000Z"
     assert history(ledger, "id-000001")[-1] == (1, "job-id-000001", "failed", "InternalError")
+
+
+def test_record_states_finds_an_update_by_its_row_only_while_the_row_has_that_job(
+    ledger: Ledger,
+) -> None:
+    ledger.add_items(items(2))
+    submit(ledger, 2)
+    assert ledger.record_states([JobUpdate("job-id-000000", State.SUCCESS, row=2)]) == 0
+    assert ledger.record_states([JobUpdate("job-id-000001", State.FAILED, "X", "boom", row=2)]) == 1
+    assert ledger.record_states([JobUpdate("job-id-000000", State.SUCCESS, row=1)]) == 1
+    assert [state_of(ledger, f"id-{n:06d}") for n in range(2)] == ["success", "failed"]
+    assert history(ledger, "id-000001")[-1] == (1, "job-id-000001", "failed", "X")
 
 
 def test_record_states_never_moves_a_final_row_back(ledger: Ledger) -> None:
