@@ -13,8 +13,8 @@ from orchestrator.items import Item, ItemRecord
 from orchestrator.ledger.errors import translating
 from orchestrator.ledger.jobs import JOB_NAME_SQL
 from orchestrator.ledger.outputs import OUTPUTS_TABLE, Outputs, SkipRule
-from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, LOG_INDEX, foreign_keys_off
-from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, SUCCESS, Outcome, sql_list
+from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
+from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, SUCCESS, sql_list
 from orchestrator.manifest.model import DEFAULT_JOB
 
 __all__ = ["Loader", "Loading", "RefreshChanged"]
@@ -88,8 +88,7 @@ class Loading(Outputs):
 
         With `skip` rules, a bulk load inserts an item whose output `temp.outputs` holds already
         skipped (as `Outputs.skip_listed` would skip it): rewriting a million rows afterwards
-        costs twice their insert. It logs every skip as it ends, the log's index built once
-        after them. Into a ledger that has items the rules do nothing.
+        costs twice their insert. Into a ledger that has items the rules do nothing.
         """
         self._claim_floor = None
         with translating(self.path, "write ledger"):
@@ -110,25 +109,9 @@ class Loading(Outputs):
                 loader = Loader(self, refresh_changed=refresh_changed, bulk=True, skip=skip)
                 yield loader
                 self._build_bulk_indexes()
-                if skip:
-                    self._log_loaded_skips()
             finally:
                 self._loaded_skips = None
             loader.added = self._scalar("SELECT count(*) FROM items")
-
-    def _log_loaded_skips(self) -> None:
-        """A skip in the log of every item skipped in this bulk load (into an empty ledger),
-        written in one pass with the log's index built after them: a million inserts at
-        random places in that index cost minutes, and in id order a sort of the items."""
-        conn = self._conn
-        if conn.execute(f"SELECT 1 FROM items WHERE state = '{SKIPPED}' LIMIT 1").fetchone():
-            conn.execute(f"DROP INDEX {LOG_INDEX[0]}")
-            conn.execute(
-                "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
-                f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', code, message, "
-                f"coalesce(finished_at, updated_at) FROM items WHERE state = '{SKIPPED}'"
-            )
-            conn.execute(LOG_INDEX[1])
 
     def _build_bulk_indexes(self) -> None:
         conn = self._conn
@@ -170,6 +153,9 @@ class Loading(Outputs):
                 statements.setdefault(insert(job), []).extend(run)
         with self.atomic():
             before = conn.total_changes
+            # An item leaving `skipped` logs its skip (the `items_unskipped` trigger): a change
+            # the total counts, and no item added.
+            logged = self._last_log_row() if _UPSERT_CHANGED in statements else None
             removed = 0
             now = (self._now(),) * 2
             for sql, records in statements.items():
@@ -185,9 +171,14 @@ class Loading(Outputs):
                         removed += superseded
                         conn.executemany(sql, rows)  # the rows inserted already are ignored
             added = conn.total_changes - before - removed
+            if logged is not None:
+                added -= self._last_log_row() - logged
             if relabel:
                 conn.executemany(_RELABEL, [(record[0], record[11]) for record in group])
             return added
+
+    def _last_log_row(self) -> int:
+        return int(self._scalar("SELECT coalesce(max(rowid), 0) FROM attempts_log"))
 
     def _supersede(self, chunk: list[ItemRecord]) -> int:
         """Remove the rows that items of `chunk` replace: same input, job and output, another

@@ -59,16 +59,12 @@ _SKIPPED_BEFORE: Final = (
     f"WHERE a.item_id = {{t}}.item_id AND a.outcome = '{Outcome.SKIPPED}')"
 )
 
-# The rowids of the items `skip_listed` is skipping, to log exactly those.
-_SKIPPING_TABLE: Final = "CREATE TEMP TABLE IF NOT EXISTS skipping (id INTEGER PRIMARY KEY)"
-
 
 class Outputs(Store):
     """The skip_existing part of a Ledger."""
 
     # Within a bulk load with skip rules: how many items it inserted skipped per (job, bucket),
-    # and of those how many of unknown input time, not counted by `skip_listed` yet. Such a
-    # load logs every skip as it ends, when the log's index is built once.
+    # and of those how many of unknown input time, not counted by `skip_listed` yet.
     _loaded_skips: dict[tuple[str | None, str], list[int]] | None = None
 
     @guarded("write ledger")
@@ -100,44 +96,27 @@ class Outputs(Store):
         self, bucket: str, job: str | None, *, newer: bool, code: str, message: str
     ) -> int:
         """Pending items of `job` whose output in `bucket` was listed become skipped, with the
-        output's ETag and time as their result, and each skip is logged. Returns how many were
-        skipped, with those a bulk load skipped as it inserted them (`SkipRule`) and this did
-        not count yet (a bulk load logs those as it ends)."""
+        output's ETag and time as their result. Returns how many were skipped, with those a
+        bulk load skipped as it inserted them (`SkipRule`) and this did not count yet.
+
+        The skip is the item's row; the log gets it only when the item leaves the skipped
+        state (the `items_unskipped` trigger), so a million skips write no million log rows."""
         params = {"job": job, "bucket": bucket, "newer": newer, "now": self._now(), "code": code,
                   "message": message}  # fmt: skip
         with self.atomic():
-            conn = self._conn
-            conn.execute(_SKIPPING_TABLE)
-            conn.execute("DELETE FROM temp.skipping")
-            conn.execute(
-                "INSERT INTO temp.skipping SELECT rowid FROM items WHERE " + _match("items"),
-                params,
-            )
-            changed = conn.execute(
+            changed = self._conn.execute(
                 f"UPDATE items SET state = '{SKIPPED}', code = :code, message = :message, "
                 "result = (SELECT json_object('etag', o.etag, 'last_modified', o.last_modified) "
                 f"{_OUTPUT_OF.format(t='items')}), finished_at = :now, updated_at = :now "
-                "WHERE rowid IN (SELECT id FROM temp.skipping)",
+                "WHERE " + _match("items"),
                 params,
             ).rowcount
-            if self._loaded_skips is None:
-                # One statement (RETURNING would buffer every row in memory), in id order:
-                # the log's index is by id, and a million inserts at random places in it cost
-                # minutes.
-                conn.execute(
-                    "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, "
-                    f"at) SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', :code, :message, "
-                    ":now FROM items WHERE rowid IN (SELECT id FROM temp.skipping) "
-                    "ORDER BY item_id",
-                    params,
-                )
-            conn.execute("DELETE FROM temp.skipping")
-        loaded = self.count_unlogged_skips(bucket, job)[0]
+        loaded = self.count_loaded_skips(bucket, job)[0]
         if self._loaded_skips is not None:
             self._loaded_skips.pop((job, bucket), None)
         return int(changed) + loaded
 
-    def count_unlogged_skips(self, bucket: str, job: str | None) -> tuple[int, int]:
+    def count_loaded_skips(self, bucket: str, job: str | None) -> tuple[int, int]:
         """(items of `job` the bulk load under way skipped as it inserted them, not counted by
         `skip_listed` yet; of which the input's time is unknown)."""
         counts = (self._loaded_skips or {}).get((job, bucket), [0, 0])
@@ -190,6 +169,15 @@ class Outputs(Store):
         params = {"job": job, "now": self._now()}
         where = f"WHERE state = '{SKIPPED}' AND job IS :job"
         with self.atomic():
+            # The skip first (as the trigger would log it on the way out), then its release.
+            self._conn.execute(
+                "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
+                f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', code, message, "
+                f"coalesce(finished_at, updated_at) FROM items {where} AND NOT EXISTS "
+                "(SELECT 1 FROM attempts_log AS a "
+                f"WHERE a.item_id = items.item_id AND a.outcome = '{Outcome.SKIPPED}')",
+                params,
+            )
             self._conn.execute(
                 "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
                 f"SELECT item_id, attempts, NULL, '{Outcome.RELEASED}', NULL, 'forced', :now "

@@ -21,7 +21,6 @@ from orchestrator.ledger.errors import ledger_error
 __all__ = [
     "BULK_INDEXES",
     "ITEM_COLUMNS",
-    "LOG_INDEX",
     "MIGRATIONS",
     "ROW_COLUMNS",
     "ROW_EXTRAS",
@@ -145,6 +144,25 @@ MIGRATIONS: Final = (
             "CREATE INDEX items_outstanding ON items (state) WHERE state = 'submitted'",
         ),
     ),
+    Migration(
+        4,
+        "a skip is logged when its item leaves the skipped state",
+        # While an item is skipped its row is the record (state, reason, the output's ETag and
+        # time): a million skips need no million log rows. Once it leaves that state (forced,
+        # its input changed) the log keeps the skip, which marks it never to be skipped again.
+        # An item skipped by an older picjobs was logged then: it gets no second row.
+        (
+            """CREATE TRIGGER items_unskipped AFTER UPDATE OF state ON items
+            WHEN OLD.state = 'skipped' AND NEW.state != 'skipped'
+            BEGIN
+                INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at)
+                SELECT OLD.item_id, OLD.attempts, NULL, 'skipped', OLD.code, OLD.message,
+                    coalesce(OLD.finished_at, OLD.updated_at)
+                WHERE NOT EXISTS (SELECT 1 FROM attempts_log
+                    WHERE item_id = OLD.item_id AND outcome = 'skipped');
+            END""",
+        ),
+    ),
 )
 # The indexes a bulk load into an empty items table drops, then builds by sorting once: a
 # million inserts into a random-order index cost several times that. Unique ones first, in the
@@ -153,11 +171,6 @@ BULK_INDEXES: Final = (
     ("items_id", "CREATE UNIQUE INDEX items_id ON items (item_id)"),
     ("items_output", "CREATE UNIQUE INDEX items_output ON items (output_bucket, output_key)"),
     ("items_state_level", "CREATE INDEX items_state_level ON items (state, job_level DESC)"),
-)
-# The attempt log's index, which a bulk load that logs a skip per item drops and builds after.
-LOG_INDEX: Final = (
-    "attempts_log_item",
-    "CREATE INDEX attempts_log_item ON attempts_log (item_id, attempt)",
 )
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
 
