@@ -35,6 +35,7 @@ class KeyPage:
 _CONTENTS = etree.XPath("count(Contents)")
 # The page's other children, a dozen: none may be an entry spelled another way.
 _OTHERS = etree.XPath("*[not(self::Contents)]")
+_TEXT = etree.XPath("string()")
 _KEYS, _ETAGS, _TIMES = (
     etree.XPath(f"Contents/{name}/text()", smart_strings=False)
     for name in ("Key", "ETag", "LastModified")
@@ -96,7 +97,7 @@ def _fields(others: list[wire.Element]) -> dict[str, str]:
     for el in others:
         tag = el.tag
         if isinstance(tag, str):
-            fields.setdefault(tag.rsplit("}", 1)[-1].lower(), "".join(el.itertext()))
+            fields.setdefault(tag.rsplit("}", 1)[-1].lower(), cast(str, _TEXT(el)))
     return fields
 
 
