@@ -104,7 +104,7 @@ class Loading(Outputs):
                 self._conn.execute(f"DROP INDEX {name}")
             if skip:
                 self._conn.execute(OUTPUTS_TABLE)
-            self._loaded_skips = {} if skip else None
+            self._loaded_skips, self._skips_counted_through = ({} if skip else None), 0
             try:
                 loader = Loader(self, refresh_changed=refresh_changed, bulk=True, skip=skip)
                 yield loader
@@ -243,7 +243,6 @@ class Loader:
         self._pending: list[ItemRecord] = []
         self._now = ledger._now()
         self._skip = _skipping_select(skip, self._now) if skip else None
-        self._counted = 0  # rowid up to which `_count_skips` counted
         self.added = 0
 
     def add(self, records: Iterable[ItemRecord]) -> None:
@@ -253,30 +252,12 @@ class Loader:
                 for chunk in _chunks(records, _CHUNK):
                     for sql, params in _insert_new(chunk, self._now, self._skip):
                         conn.execute(sql, params)
-                    if self._skip is not None:
-                        self._count_skips(conn)
                 return
             self._pending.extend(records)
             while len(self._pending) >= _CHUNK * _CHUNKS_PER_COMMIT:
                 group = self._pending[: _CHUNK * _CHUNKS_PER_COMMIT]
                 del self._pending[: _CHUNK * _CHUNKS_PER_COMMIT]
                 self.added += self._ledger._add_group(group, self._insert, self._relabel)
-
-    def _count_skips(self, conn: sqlite3.Connection) -> None:
-        """Count the items just inserted skipped, per job (see `Outputs.skip_listed`): rows
-        this bulk load added since the last count, found by rowid."""
-        counts = self._ledger._loaded_skips
-        assert counts is not None
-        rows = conn.execute(
-            "SELECT job, output_bucket, count(*), count(*) - count(last_modified) FROM items "
-            f"WHERE rowid > ? AND state = '{SKIPPED}' GROUP BY job, output_bucket",
-            (self._counted,),
-        ).fetchall()
-        self._counted = conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0
-        for job, bucket, skipped, unknown in rows:
-            count = counts.setdefault((job, bucket), [0, 0])
-            count[0] += skipped
-            count[1] += unknown
 
     def _insert_for(self, job: str | None) -> str:
         """The INSERT for the items of the job labelled `job`."""

@@ -66,6 +66,7 @@ class Outputs(Store):
     # Within a bulk load with skip rules: how many items it inserted skipped per (job, bucket),
     # and of those how many of unknown input time, not counted by `skip_listed` yet.
     _loaded_skips: dict[tuple[str | None, str], list[int]] | None = None
+    _skips_counted_through = 0  # the items' rowid through which `_loaded_skips` has counted
 
     @guarded("write ledger")
     def clear_outputs(self, bucket: str, prefix: str) -> None:
@@ -103,6 +104,7 @@ class Outputs(Store):
         state (the `items_unskipped` trigger), so a million skips write no million log rows."""
         params = {"job": job, "bucket": bucket, "newer": newer, "now": self._now(), "code": code,
                   "message": message}  # fmt: skip
+        loaded = self.count_loaded_skips(bucket, job)[0]  # before this adds skips of its own
         with self.atomic():
             changed = self._conn.execute(
                 f"UPDATE items SET state = '{SKIPPED}', code = :code, message = :message, "
@@ -111,16 +113,32 @@ class Outputs(Store):
                 "WHERE " + _match("items"),
                 params,
             ).rowcount
-        loaded = self.count_loaded_skips(bucket, job)[0]
         if self._loaded_skips is not None:
             self._loaded_skips.pop((job, bucket), None)
         return int(changed) + loaded
 
+    @guarded("read ledger")
     def count_loaded_skips(self, bucket: str, job: str | None) -> tuple[int, int]:
         """(items of `job` the bulk load under way skipped as it inserted them, not counted by
         `skip_listed` yet; of which the input's time is unknown)."""
-        counts = (self._loaded_skips or {}).get((job, bucket), [0, 0])
-        return counts[0], counts[1]
+        counts = self._loaded_skips
+        if counts is None:
+            return 0, 0
+        # Counted when asked, in one pass over the rows inserted since: not per batch.
+        conn = self._conn
+        through = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM items").fetchone()[0])
+        rows = conn.execute(
+            "SELECT job, output_bucket, count(*), count(*) - count(last_modified) FROM items "
+            f"WHERE rowid > ? AND rowid <= ? AND state = '{SKIPPED}' GROUP BY job, output_bucket",
+            (self._skips_counted_through, through),
+        ).fetchall()
+        self._skips_counted_through = through
+        for each_job, each_bucket, skipped, unknown in rows:
+            count = counts.setdefault((each_job, each_bucket), [0, 0])
+            count[0] += skipped
+            count[1] += unknown
+        counts_of = counts.get((job, bucket), [0, 0])
+        return counts_of[0], counts_of[1]
 
     @guarded("read ledger")
     def count_listed(
