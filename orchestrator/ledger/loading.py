@@ -104,7 +104,7 @@ class Loading(Outputs):
                 self._conn.execute(f"DROP INDEX {name}")
             if skip:
                 self._conn.execute(OUTPUTS_TABLE)
-            self._loaded_skips, self._skips_counted_through = ({} if skip else None), 0
+            self._loaded_skips = {(rule.job, rule.bucket): [0, 0, 0] for rule in skip} or None
             try:
                 loader = Loader(self, refresh_changed=refresh_changed, bulk=True, skip=skip)
                 yield loader
