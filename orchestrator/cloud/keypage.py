@@ -58,8 +58,11 @@ def parse_key_page(body: bytes) -> KeyPage:
         return _from_object_page(wire.parse_object_page(body))
     keys, etags, times = columns
     next_marker = fields.get("nextmarker") or None
+    joined = "\n".join(keys) + "\n"  # to look for a '%' or a folder marker in C
     if fields.get("encodingtype", "").strip().lower() == "url":
-        keys = [unquote(key) if "%" in key else key for key in keys]
+        if "%" in joined:
+            keys = [unquote(key) if "%" in key else key for key in keys]
+            joined = "\n".join(keys) + "\n"
         next_marker = next_marker and unquote(next_marker)
     truncated = fields.get("istruncated", "").strip().lower() == "true"
     if truncated and not next_marker and keys:
@@ -67,7 +70,7 @@ def parse_key_page(body: bytes) -> KeyPage:
     # A page's times are few: each converted once, and every row's looked up in C.
     converted = {when: iso_time(when.strip()) for when in set(times)}
     rows = list(zip(keys, _unquoted(etags), map(converted.__getitem__, times), strict=True))
-    if keys and "/\n" in "\n".join(keys) + "\n":
+    if "/\n" in joined:
         rows = [row for row in rows if not row[0].endswith("/")]
     return KeyPage(rows, keys[-1] if keys else None, truncated, next_marker)
 
