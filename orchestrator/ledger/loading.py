@@ -14,7 +14,7 @@ from orchestrator.ledger.errors import translating
 from orchestrator.ledger.jobs import JOB_NAME_SQL
 from orchestrator.ledger.outputs import OUTPUTS_TABLE, Outputs, SkipRule
 from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
-from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, SUCCESS, sql_list
+from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, SUCCESS, Outcome, sql_list
 from orchestrator.manifest.model import DEFAULT_JOB
 
 __all__ = ["Loader", "Loading", "RefreshChanged"]
@@ -41,6 +41,15 @@ _UPSERT_CHANGED: Final = (
     "updated_at = excluded.updated_at "
     f"WHERE items.state IN {sql_list([SUCCESS, SKIPPED])} AND excluded.etag IS NOT NULL "
     "AND items.etag IS NOT NULL AND items.etag != excluded.etag"
+)
+# The skip of an item `_UPSERT_CHANGED` is about to put back to pending (same condition), for
+# the log: unless an older picjobs logged it as it happened.
+_LOG_CHANGED_SKIP: Final = (
+    "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
+    f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', code, message, "
+    f"coalesce(finished_at, updated_at) FROM items WHERE item_id = ?1 AND state = '{SKIPPED}' "
+    "AND ?2 IS NOT NULL AND etag IS NOT NULL AND etag != ?2 AND NOT EXISTS (SELECT 1 FROM "
+    f"attempts_log AS a WHERE a.item_id = ?1 AND a.outcome = '{Outcome.SKIPPED}')"
 )
 # An item planned again by a job of another name (renamed, or a single [job] that became one of
 # several) takes that job's name: its id leaves the name out. NULL is the unnamed job, 'default'.
@@ -152,10 +161,12 @@ class Loading(Outputs):
             for job, run in itertools.groupby(group, key=_record_job):
                 statements.setdefault(insert(job), []).extend(run)
         with self.atomic():
+            refreshed = statements.get(_UPSERT_CHANGED)
+            if refreshed and self._has_skipped():
+                # A skipped item whose input changed goes back to pending: its skip is logged
+                # now, as it leaves (see `Outputs.skip_listed`).
+                conn.executemany(_LOG_CHANGED_SKIP, [(r[0], r[8]) for r in refreshed])
             before = conn.total_changes
-            # An item leaving `skipped` logs its skip (the `items_unskipped` trigger): a change
-            # the total counts, and no item added.
-            logged = self._last_log_row() if _UPSERT_CHANGED in statements else None
             removed = 0
             now = (self._now(),) * 2
             for sql, records in statements.items():
@@ -171,14 +182,14 @@ class Loading(Outputs):
                         removed += superseded
                         conn.executemany(sql, rows)  # the rows inserted already are ignored
             added = conn.total_changes - before - removed
-            if logged is not None:
-                added -= self._last_log_row() - logged
             if relabel:
                 conn.executemany(_RELABEL, [(record[0], record[11]) for record in group])
             return added
 
-    def _last_log_row(self) -> int:
-        return int(self._scalar("SELECT coalesce(max(rowid), 0) FROM attempts_log"))
+    def _has_skipped(self) -> bool:
+        return bool(
+            self._conn.execute(f"SELECT 1 FROM items WHERE state = '{SKIPPED}' LIMIT 1").fetchone()
+        )
 
     def _supersede(self, chunk: list[ItemRecord]) -> int:
         """Remove the rows that items of `chunk` replace: same input, job and output, another

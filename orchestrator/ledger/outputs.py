@@ -101,7 +101,10 @@ class Outputs(Store):
         bulk load skipped as it inserted them (`SkipRule`) and this did not count yet.
 
         The skip is the item's row; the log gets it only when the item leaves the skipped
-        state (the `items_unskipped` trigger), so a million skips write no million log rows."""
+        state (`unskip`, and a bulk load's refresh of a changed input), so a million skips
+        write no million log rows. That log row is what keeps such an item from being skipped
+        again. (A trigger would log it wherever the state changes, but made every UPDATE of
+        an item's state cost twice as much.)"""
         params = {"job": job, "bucket": bucket, "newer": newer, "now": self._now(), "code": code,
                   "message": message}  # fmt: skip
         loaded = self.count_loaded_skips(bucket, job)[0]  # before this adds skips of its own
@@ -187,7 +190,7 @@ class Outputs(Store):
         params = {"job": job, "now": self._now()}
         where = f"WHERE state = '{SKIPPED}' AND job IS :job"
         with self.atomic():
-            # The skip first (as the trigger would log it on the way out), then its release.
+            # The skip first (see `skip_listed`; an older picjobs logged it already), then its release.
             self._conn.execute(
                 "INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at) "
                 f"SELECT item_id, attempts, NULL, '{Outcome.SKIPPED}', code, message, "

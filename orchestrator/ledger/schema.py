@@ -144,25 +144,6 @@ MIGRATIONS: Final = (
             "CREATE INDEX items_outstanding ON items (state) WHERE state = 'submitted'",
         ),
     ),
-    Migration(
-        4,
-        "a skip is logged when its item leaves the skipped state",
-        # While an item is skipped its row is the record (state, reason, the output's ETag and
-        # time): a million skips need no million log rows. Once it leaves that state (forced,
-        # its input changed) the log keeps the skip, which marks it never to be skipped again.
-        # An item skipped by an older picjobs was logged then: it gets no second row.
-        (
-            """CREATE TRIGGER items_unskipped AFTER UPDATE OF state ON items
-            WHEN OLD.state = 'skipped' AND NEW.state != 'skipped'
-            BEGIN
-                INSERT INTO attempts_log (item_id, attempt, job_id, outcome, code, message, at)
-                SELECT OLD.item_id, OLD.attempts, NULL, 'skipped', OLD.code, OLD.message,
-                    coalesce(OLD.finished_at, OLD.updated_at)
-                WHERE NOT EXISTS (SELECT 1 FROM attempts_log
-                    WHERE item_id = OLD.item_id AND outcome = 'skipped');
-            END""",
-        ),
-    ),
 )
 # The indexes a bulk load into an empty items table drops, then builds by sorting once: a
 # million inserts into a random-order index cost several times that. Unique ones first, in the

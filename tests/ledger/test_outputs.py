@@ -102,12 +102,13 @@ def test_a_dry_run_leaves_out_what_the_real_ledger_finished_but_keeps_the_skippe
     tmp_path: Path,
 ) -> None:
     with Ledger.open(tmp_path / "real.sqlite") as real:
-        real.add_items(items(5))
+        real.add_items([*items(4), dataclasses.replace(item(4), etag="a")])
         submit(real, 1)  # id-000000 submitted: not final
         real.connection.execute("UPDATE items SET state = 'success' WHERE item_id = 'id-000001'")
         _list(real, 2, 4)
         _skip(real)
-        real.connection.execute("UPDATE items SET state = 'pending' WHERE item_id = 'id-000004'")
+        # id-000004's input changed since it was skipped: pending again, with reprocess_changed.
+        real.add_items([dataclasses.replace(item(4), etag="a2")], refresh_changed=True)
     with Ledger.open(tmp_path / "plan.sqlite") as plan:
         plan.add_items(items(5))  # id-000004: skipped before, its input changed since
         _list(plan, 0, 1, 2, 3, 4)

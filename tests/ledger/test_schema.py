@@ -18,7 +18,7 @@ def test_opening_records_the_schema_version_and_reopening_changes_nothing(path: 
     with Ledger.open(path) as ledger:
         ledger.add_items(items(3))
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     before = path.read_bytes()
     with Ledger.open(path) as ledger:
         assert ledger.total() == 3
@@ -137,42 +137,4 @@ def test_a_version_2_ledger_gains_the_job_column_and_the_skipped_state(tmp_path:
         assert ledger.counts()[State.SUCCESS] == 8
         assert ledger.counts()[State.SKIPPED] == 0
         conn.execute("UPDATE items SET state = 'skipped' WHERE rowid = 1")
-        assert ledger.integrity_check() == "ok"
-
-
-def test_a_version_3_ledger_with_a_logged_skip_is_migrated_in_place_and_logs_it_once(
-    path: Path,
-) -> None:
-    path.parent.mkdir()
-    with sqlite3.connect(path) as conn:
-        for migration in MIGRATIONS[:3]:
-            for statement in migration.statements:
-                conn.execute(statement)
-        conn.execute("PRAGMA user_version = 3")
-        for n, state in ((1, "skipped"), (2, "skipped"), (3, "pending")):
-            conn.execute(
-                "INSERT INTO items (item_id, bucket, key, output_bucket, output_region, "
-                "output_key, job_level, state, code, created_at, updated_at, finished_at) "
-                "VALUES (?, 'src-1250000000', ?, 'dst-1250000000', 'ap-guangzhou', ?, 0, ?, "
-                "'OutputExists', 't', 't', 't')",
-                (f"id-{n:06d}", f"in/{n:06d}.jpg", f"out/{n:06d}.webp", state),
-            )
-        # Schema 3 logged a skip as it happened.
-        conn.execute(
-            "INSERT INTO attempts_log (item_id, attempt, outcome, code, at) "
-            "VALUES ('id-000001', 0, 'skipped', 'OutputExists', 't')"
-        )
-    conn.close()
-    with Ledger.open(path) as ledger:
-        conn = ledger.connection
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
-        assert ledger.counts()["skipped"] == 2
-        assert ledger.unskip(None) == 2
-
-        def outcomes(item_id: str) -> list[str]:
-            sql = "SELECT outcome FROM attempts_log WHERE item_id = ? ORDER BY rowid"
-            return [row[0] for row in conn.execute(sql, (item_id,))]
-
-        assert outcomes("id-000001") == ["skipped", "released"]
-        assert outcomes("id-000002") == ["skipped", "released"]
         assert ledger.integrity_check() == "ok"
