@@ -214,3 +214,21 @@ def test_an_item_skipped_by_an_older_picjobs_keeps_its_one_logged_skip_when_it_l
     ledger.unskip(None)
 
     assert [row[2] for row in history(ledger, "id-000000")] == ["skipped", "released"]
+
+
+def test_a_changed_input_skipped_by_an_older_picjobs_keeps_its_one_logged_skip(
+    ledger: Ledger,
+) -> None:
+    ledger.add_items([dataclasses.replace(item(0), etag="a")])
+    _list(ledger, 0)
+    _skip(ledger)
+    ledger.connection.execute(  # before, a skip was logged as it happened
+        "INSERT INTO attempts_log (item_id, attempt, outcome, code, at) "
+        "VALUES ('id-000000', 0, 'skipped', 'OutputExists', 't')"
+    )
+
+    ledger.add_items([dataclasses.replace(item(0), etag="a2")], refresh_changed=True)
+
+    assert state_of(ledger, "id-000000") == "pending"
+    assert [row[2] for row in history(ledger, "id-000000")] == ["skipped"]
+    assert _skip(ledger) == 0
