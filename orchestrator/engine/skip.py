@@ -180,7 +180,7 @@ class Skipping:
         newer = job.skip_existing == "newer"
         if newer:
             counted = ledger.count_listed(job.output_bucket, self.job_name, newer=True)
-            loaded = ledger.count_unlogged_skips(job.output_bucket, self.job_name)
+            loaded = ledger.count_loaded_skips(job.output_bucket, self.job_name)
             report.unknown_time = counted[1] + loaded[1]
         report.skipped = ledger.skip_listed(
             job.output_bucket,

@@ -13,7 +13,7 @@ from orchestrator.items import Item, ItemRecord
 from orchestrator.ledger.errors import translating
 from orchestrator.ledger.jobs import JOB_NAME_SQL
 from orchestrator.ledger.outputs import OUTPUTS_TABLE, Outputs, SkipRule
-from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, LOG_INDEX, foreign_keys_off
+from orchestrator.ledger.schema import BULK_INDEXES, ITEM_COLUMNS, foreign_keys_off
 from orchestrator.ledger.states import FINAL_STATES, PENDING, SKIPPED, SUCCESS, Outcome, sql_list
 from orchestrator.manifest.model import DEFAULT_JOB
 
@@ -41,6 +41,15 @@ _UPSERT_CHANGED: Final = (
     "updated_at = excluded.updated_at "
     f"WHERE items.state IN {sql_list([SUCCESS, SKIPPED])} AND excluded.etag IS NOT NULL "
     "AND items.etag IS NOT NULL AND items.etag != excluded.etag"
+)
+# The skip of an item `_UPSERT_CHANGED` is about to put back to pending (same condition), for
+# the log: unless an older picjobs logged it as it happened.
+_LOG_CHANGED_SKIP: Final = (
+    "INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, message, at) "
+    f"SELECT rowid, item_id, attempts, NULL, '{Outcome.SKIPPED}', code, message, "
+    f"coalesce(finished_at, updated_at) FROM items WHERE item_id = ?1 AND state = '{SKIPPED}' "
+    "AND ?2 IS NOT NULL AND etag IS NOT NULL AND etag != ?2 AND NOT EXISTS (SELECT 1 FROM "
+    f"attempts_log AS a WHERE a.item = items.rowid AND a.outcome = '{Outcome.SKIPPED}')"
 )
 # An item planned again by a job of another name (renamed, or a single [job] that became one of
 # several) takes that job's name: its id leaves the name out. NULL is the unnamed job, 'default'.
@@ -88,8 +97,7 @@ class Loading(Outputs):
 
         With `skip` rules, a bulk load inserts an item whose output `temp.outputs` holds already
         skipped (as `Outputs.skip_listed` would skip it): rewriting a million rows afterwards
-        costs twice their insert. It logs every skip as it ends, the log's index built once
-        after them. Into a ledger that has items the rules do nothing.
+        costs twice their insert. Into a ledger that has items the rules do nothing.
         """
         self._claim_floor = None
         with translating(self.path, "write ledger"):
@@ -105,31 +113,14 @@ class Loading(Outputs):
                 self._conn.execute(f"DROP INDEX {name}")
             if skip:
                 self._conn.execute(OUTPUTS_TABLE)
-            self._loaded_skips = {} if skip else None
+            self._loaded_skips = {(rule.job, rule.bucket): [0, 0, 0] for rule in skip} or None
             try:
                 loader = Loader(self, refresh_changed=refresh_changed, bulk=True, skip=skip)
                 yield loader
                 self._build_bulk_indexes()
-                if skip:
-                    self._log_loaded_skips()
             finally:
                 self._loaded_skips = None
             loader.added = self._scalar("SELECT count(*) FROM items")
-
-    def _log_loaded_skips(self) -> None:
-        """A skip in the log of every item skipped in this bulk load (into an empty ledger),
-        written in one pass with the log's index built after them: a million inserts at
-        random places in that index cost minutes, and in id order a sort of the items."""
-        conn = self._conn
-        if conn.execute(f"SELECT 1 FROM items WHERE state = '{SKIPPED}' LIMIT 1").fetchone():
-            conn.execute(f"DROP INDEX {LOG_INDEX[0]}")
-            conn.execute(
-                "INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, "
-                f"message, at) SELECT rowid, item_id, attempts, NULL, '{Outcome.SKIPPED}', code, "
-                "message, "
-                f"coalesce(finished_at, updated_at) FROM items WHERE state = '{SKIPPED}'"
-            )
-            conn.execute(LOG_INDEX[1])
 
     def _build_bulk_indexes(self) -> None:
         conn = self._conn
@@ -170,6 +161,11 @@ class Loading(Outputs):
             for job, run in itertools.groupby(group, key=_record_job):
                 statements.setdefault(insert(job), []).extend(run)
         with self.atomic():
+            refreshed = statements.get(_UPSERT_CHANGED)
+            if refreshed and self._has_skipped():
+                # A skipped item whose input changed goes back to pending: its skip is logged
+                # now, as it leaves (see `Outputs.skip_listed`).
+                conn.executemany(_LOG_CHANGED_SKIP, [(r[0], r[8]) for r in refreshed])
             before = conn.total_changes
             removed = 0
             now = (self._now(),) * 2
@@ -189,6 +185,11 @@ class Loading(Outputs):
             if relabel:
                 conn.executemany(_RELABEL, [(record[0], record[11]) for record in group])
             return added
+
+    def _has_skipped(self) -> bool:
+        return bool(
+            self._conn.execute(f"SELECT 1 FROM items WHERE state = '{SKIPPED}' LIMIT 1").fetchone()
+        )
 
     def _supersede(self, chunk: list[ItemRecord]) -> int:
         """Remove the rows that items of `chunk` replace: same input, job and output, another
@@ -253,7 +254,6 @@ class Loader:
         self._pending: list[ItemRecord] = []
         self._now = ledger._now()
         self._skip = _skipping_select(skip, self._now) if skip else None
-        self._counted = 0  # rowid up to which `_count_skips` counted
         self.added = 0
 
     def add(self, records: Iterable[ItemRecord]) -> None:
@@ -263,30 +263,12 @@ class Loader:
                 for chunk in _chunks(records, _CHUNK):
                     for sql, params in _insert_new(chunk, self._now, self._skip):
                         conn.execute(sql, params)
-                    if self._skip is not None:
-                        self._count_skips(conn)
                 return
             self._pending.extend(records)
             while len(self._pending) >= _CHUNK * _CHUNKS_PER_COMMIT:
                 group = self._pending[: _CHUNK * _CHUNKS_PER_COMMIT]
                 del self._pending[: _CHUNK * _CHUNKS_PER_COMMIT]
                 self.added += self._ledger._add_group(group, self._insert, self._relabel)
-
-    def _count_skips(self, conn: sqlite3.Connection) -> None:
-        """Count the items just inserted skipped, per job (see `Outputs.skip_listed`): rows
-        this bulk load added since the last count, found by rowid."""
-        counts = self._ledger._loaded_skips
-        assert counts is not None
-        rows = conn.execute(
-            "SELECT job, output_bucket, count(*), count(*) - count(last_modified) FROM items "
-            f"WHERE rowid > ? AND state = '{SKIPPED}' GROUP BY job, output_bucket",
-            (self._counted,),
-        ).fetchall()
-        self._counted = conn.execute("SELECT max(rowid) FROM items").fetchone()[0] or 0
-        for job, bucket, skipped, unknown in rows:
-            count = counts.setdefault((job, bucket), [0, 0])
-            count[0] += skipped
-            count[1] += unknown
 
     def _insert_for(self, job: str | None) -> str:
         """The INSERT for the items of the job labelled `job`."""

@@ -62,16 +62,13 @@ _SKIPPED_BEFORE: Final = (
 # The schema version from which the log is found by its item's row (`attempts_log.item`).
 _LOG_BY_ROW: Final = 4
 
-# The rowids of the items `skip_listed` is skipping, to log exactly those.
-_SKIPPING_TABLE: Final = "CREATE TEMP TABLE IF NOT EXISTS skipping (id INTEGER PRIMARY KEY)"
-
 
 class Outputs(Store):
     """The skip_existing part of a Ledger."""
 
-    # Within a bulk load with skip rules: how many items it inserted skipped per (job, bucket),
-    # and of those how many of unknown input time, not counted by `skip_listed` yet. Such a
-    # load logs every skip as it ends, when the log's index is built once.
+    # Within a bulk load with skip rules, per rule's (job, bucket): how many items it inserted
+    # skipped, of those how many of unknown input time, not counted by `skip_listed` yet, and
+    # the items' rowid through which they are counted.
     _loaded_skips: dict[tuple[str | None, str], list[int]] | None = None
 
     @guarded("write ledger")
@@ -103,48 +100,51 @@ class Outputs(Store):
         self, bucket: str, job: str | None, *, newer: bool, code: str, message: str
     ) -> int:
         """Pending items of `job` whose output in `bucket` was listed become skipped, with the
-        output's ETag and time as their result, and each skip is logged. Returns how many were
-        skipped, with those a bulk load skipped as it inserted them (`SkipRule`) and this did
-        not count yet (a bulk load logs those as it ends)."""
+        output's ETag and time as their result. Returns how many were skipped, with those a
+        bulk load skipped as it inserted them (`SkipRule`) and this did not count yet.
+
+        The skip is the item's row; the log gets it only when the item leaves the skipped
+        state (`unskip`, and a bulk load's refresh of a changed input), so a million skips
+        write no million log rows. That log row is what keeps such an item from being skipped
+        again. (A trigger would log it wherever the state changes, but made every UPDATE of
+        an item's state cost twice as much.)"""
         params = {"job": job, "bucket": bucket, "newer": newer, "now": self._now(), "code": code,
                   "message": message}  # fmt: skip
+        loaded = self.count_loaded_skips(bucket, job)[0]  # before this adds skips of its own
         with self.atomic():
-            conn = self._conn
-            conn.execute(_SKIPPING_TABLE)
-            conn.execute("DELETE FROM temp.skipping")
-            conn.execute(
-                "INSERT INTO temp.skipping SELECT rowid FROM items WHERE " + _match("items"),
-                params,
-            )
-            changed = conn.execute(
+            changed = self._conn.execute(
                 f"UPDATE items SET state = '{SKIPPED}', code = :code, message = :message, "
                 "result = (SELECT json_object('etag', o.etag, 'last_modified', o.last_modified) "
                 f"{_OUTPUT_OF.format(t='items')}), finished_at = :now, updated_at = :now "
-                "WHERE rowid IN (SELECT id FROM temp.skipping)",
+                "WHERE " + _match("items"),
                 params,
             ).rowcount
-            if self._loaded_skips is None:
-                # One statement (RETURNING would buffer every row in memory), in row order:
-                # the log's index is by row, and a million inserts at random places in it
-                # cost minutes.
-                conn.execute(
-                    "INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, "
-                    f"message, at) SELECT rowid, item_id, attempts, NULL, '{Outcome.SKIPPED}', "
-                    ":code, :message, :now FROM items WHERE rowid IN "
-                    "(SELECT id FROM temp.skipping) ORDER BY rowid",
-                    params,
-                )
-            conn.execute("DELETE FROM temp.skipping")
-        loaded = self.count_unlogged_skips(bucket, job)[0]
-        if self._loaded_skips is not None:
-            self._loaded_skips.pop((job, bucket), None)
+        counted = (self._loaded_skips or {}).get((job, bucket))
+        if counted is not None:
+            counted[0] = counted[1] = 0
         return int(changed) + loaded
 
-    def count_unlogged_skips(self, bucket: str, job: str | None) -> tuple[int, int]:
+    @guarded("read ledger")
+    def count_loaded_skips(self, bucket: str, job: str | None) -> tuple[int, int]:
         """(items of `job` the bulk load under way skipped as it inserted them, not counted by
         `skip_listed` yet; of which the input's time is unknown)."""
-        counts = (self._loaded_skips or {}).get((job, bucket), [0, 0])
-        return counts[0], counts[1]
+        counted = (self._loaded_skips or {}).get((job, bucket))
+        if counted is None:
+            return 0, 0
+        # Counted when asked, in one pass over the rows inserted since: not per batch, and
+        # per rule, which needs no sort (a GROUP BY over a million rows cost a second).
+        conn = self._conn
+        through = int(conn.execute("SELECT coalesce(max(rowid), 0) FROM items").fetchone()[0])
+        if through > counted[2]:
+            skipped, unknown = conn.execute(
+                "SELECT count(*), count(*) - count(last_modified) FROM items WHERE rowid > ? "
+                f"AND rowid <= ? AND state = '{SKIPPED}' AND job IS ? AND output_bucket = ?",
+                (counted[2], through, job, bucket),
+            ).fetchone()
+            counted[0] += skipped
+            counted[1] += unknown
+            counted[2] = through
+        return counted[0], counted[1]
 
     @guarded("read ledger")
     def count_listed(
@@ -205,6 +205,14 @@ class Outputs(Store):
         params = {"job": job, "now": self._now()}
         where = f"WHERE state = '{SKIPPED}' AND job IS :job"
         with self.atomic():
+            # The skip first (see `skip_listed`; an older picjobs logged it already), then its release.
+            self._conn.execute(
+                "INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, "
+                f"message, at) SELECT rowid, item_id, attempts, NULL, '{Outcome.SKIPPED}', code, "
+                f"message, coalesce(finished_at, updated_at) FROM items {where} AND NOT "
+                + _SKIPPED_BEFORE.format(t="items"),
+                params,
+            )
             self._conn.execute(
                 "INSERT INTO attempts_log (item, item_id, attempt, job_id, outcome, code, "
                 f"message, at) SELECT rowid, item_id, attempts, NULL, '{Outcome.RELEASED}', "

@@ -21,7 +21,6 @@ from orchestrator.ledger.errors import ledger_error
 __all__ = [
     "BULK_INDEXES",
     "ITEM_COLUMNS",
-    "LOG_INDEX",
     "MIGRATIONS",
     "ROW_COLUMNS",
     "ROW_EXTRAS",
@@ -198,11 +197,6 @@ BULK_INDEXES: Final = (
     ("items_id", "CREATE UNIQUE INDEX items_id ON items (item_id)"),
     ("items_output", "CREATE UNIQUE INDEX items_output ON items (output_bucket, output_key)"),
     ("items_state_level", "CREATE INDEX items_state_level ON items (state, job_level DESC)"),
-)
-# The attempt log's index, which a bulk load that logs a skip per item drops and builds after.
-LOG_INDEX: Final = (
-    "attempts_log_item",
-    "CREATE INDEX attempts_log_item ON attempts_log (item, attempt)",
 )
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
 

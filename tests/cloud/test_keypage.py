@@ -58,8 +58,21 @@ def test_a_truncated_page_without_next_marker_continues_after_its_last_key() -> 
         _page("k1").replace(b"<Contents>", b"<contents>").replace(b"</Contents>", b"</contents>"),
         _page("k1", "k2").replace(b"<ETag>&quot;f173&quot;</ETag>", b"", 1),
         _page("k1").replace(b"<Key>", b"<KEY>").replace(b"</Key>", b"</KEY>"),
+        _page("k1", "k2").replace(b"&quot;f173&quot;", b" &quot;f173&quot;\n", 1),
+        _page("k1", "k2").replace(b"&quot;f173&quot;", b"&quot;&quot;", 1),
+        _page("k1", "k2").replace(b"&quot;f173&quot;", b"f173", 1),
+        _page("k1", "d/", "k2"),
     ],
-    ids=["namespace", "lower-case entries", "an entry without etag", "upper-case key"],
+    ids=[
+        "namespace",
+        "lower-case entries",
+        "an entry without etag",
+        "upper-case key",
+        "an etag with blanks",
+        "an empty quoted etag",
+        "an etag without quotes",
+        "a folder marker between keys",
+    ],
 )
 def test_a_page_of_another_shape_gives_the_rows_the_entry_by_entry_reader_gives(
     body: bytes,
