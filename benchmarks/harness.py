@@ -13,6 +13,7 @@ import compileall
 import contextlib
 import json
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -118,6 +119,18 @@ def process_rss_kib(pid: int) -> int | None:
     return pages * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+def process_hwm_kib(pid: int) -> int | None:
+    """Peak resident set size of a live process's own memory since its exec (VmHWM), in KiB."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return None
+
+
 def system_busy_seconds() -> float:
     """CPU time every process on the machine has used since boot (Linux /proc/stat)."""
     try:
@@ -197,6 +210,10 @@ def run_measured(
     with `sample_cpu`, also read its CPU and RSS from /proc every that many seconds."""
     started = time.monotonic()
     machine_before = system_busy_seconds()
+    # A child's ru_maxrss starts at about this process's own peak: Linux carries the peak of the
+    # memory an exec replaces over to the new program. Well past that peak it is the child's
+    # own; near it, only /proc's VmHWM, read while the child lives, says what the child used.
+    own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     proc = subprocess.Popen(
         list(command),
         env=dict(env),
@@ -223,6 +240,16 @@ def run_measured(
 
     result: list[tuple[int, Any, float]] = []
     reaped = threading.Event()
+    peak = [0]
+
+    def watch_peak() -> None:
+        while not reaped.is_set():
+            seen = process_hwm_kib(proc.pid)
+            if seen is None:
+                return
+            peak[0] = max(peak[0], seen)
+            reaped.wait(0.05)
+
     samples: list[tuple[float, float]] = []
     rss: list[tuple[float, int]] = []
 
@@ -244,7 +271,7 @@ def run_measured(
             if reaped.wait(every):
                 return
 
-    readers = [threading.Thread(target=f, daemon=True) for f in (read_out, read_err)]
+    readers = [threading.Thread(target=f, daemon=True) for f in (read_out, read_err, watch_peak)]
     if sample_cpu is not None:
         readers.append(threading.Thread(target=sample, args=(sample_cpu,), daemon=True))
     waiter = threading.Thread(target=reap, daemon=True)
@@ -270,7 +297,7 @@ def run_measured(
         wall=ended - started,
         user=usage.ru_utime,
         system=usage.ru_stime,
-        max_rss_kib=usage.ru_maxrss,
+        max_rss_kib=peak[0] if peak[0] and usage.ru_maxrss <= own_peak * 1.1 else usage.ru_maxrss,
         stdout="".join(out),
         stderr_lines=lines,
         timed_out=timed_out,
