@@ -46,7 +46,9 @@ async def test_a_5000_key_csv_manifest_submits_every_input_once_and_high_levels_
     assert sorted(order) == sorted(keys)
     last_vip = max(i for i, k in enumerate(order) if k in vip)
     first_plain = min(i for i, k in enumerate(order) if k not in vip)
-    assert last_vip < first_plain
+    # Items are claimed by level; the 32 requests in flight at once may arrive in any order.
+    assert last_vip < first_plain + 32
+    assert all(k in vip for k in order[: len(vip) - 32])
     assert (data / BUCKET / "out/img/04999.png").exists()
 
 
