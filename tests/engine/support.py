@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -15,6 +16,8 @@ from orchestrator.cloud.retry import RetryPolicy
 from orchestrator.cloud.signing import Credentials
 from orchestrator.emulator.server import RunningEmulator
 from orchestrator.engine.runner import RunOptions, RunReport, run
+from orchestrator.engine.submitter import JobTemplate
+from orchestrator.items import Item
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import Manifest, load_manifest
 
@@ -85,3 +88,24 @@ async def run_manifest(
         async with CIClient(settings, limiter=limiter) as client:
             report = await run(manifest, ledger, client, options)
     return report, limiter
+
+
+def numbered_items(keys: Sequence[str], width: int) -> list[Item]:
+    """One item per key in the default bucket: `id-0007` writing `out/0007.png` (`width` 4)."""
+    return [
+        Item(f"id-{i:0{width}d}", BUCKET, key, BUCKET, "ap-guangzhou", f"out/{i:0{width}d}.png", 0)
+        for i, key in enumerate(keys)
+    ]
+
+
+async def submit_each(
+    client: CIClient, template: JobTemplate, items: Iterable[Item], *, at_once: int = 16
+) -> list[str]:
+    """Submit every item straight through the client, `at_once` at a time: their JobIds."""
+    sem = asyncio.Semaphore(at_once)
+
+    async def submit(item: Item) -> str:
+        async with sem:
+            return (await client.submit(template.request(item))).job_id
+
+    return await asyncio.gather(*(submit(item) for item in items))

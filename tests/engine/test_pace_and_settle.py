@@ -23,10 +23,17 @@ from orchestrator.engine.reconcile import Reconciler
 from orchestrator.engine.runner import run
 from orchestrator.engine.submitter import JobTemplate
 from orchestrator.exceptions import ReadTimeout
-from orchestrator.items import Item
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import load_manifest
-from tests.engine.support import BUCKET, CREDS, OPTIONS, TINY, write_manifest
+from tests.engine.support import (
+    BUCKET,
+    CREDS,
+    OPTIONS,
+    TINY,
+    numbered_items,
+    submit_each,
+    write_manifest,
+)
 
 
 def _seed_as_links(emu: RunningEmulator, data: Path, keys: Iterable[str]) -> None:
@@ -66,10 +73,7 @@ async def test_200_unknown_items_among_1000_jobs_of_their_window_settle_in_at_mo
 ) -> None:
     keys = [f"bulk/{i:04d}.png" for i in range(1000)]
     _seed_as_links(emulator, data, keys)
-    items = [
-        Item(f"id-{i:04d}", BUCKET, key, BUCKET, "ap-guangzhou", f"out/{i:04d}.png", 0)
-        for i, key in enumerate(keys)
-    ]
+    items = numbered_items(keys, 4)
     settings = ClientSettings(BUCKET, "ap-guangzhou", CREDS, endpoint=emulator.url)
     with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
         ledger.add_items(items)
@@ -79,13 +83,7 @@ async def test_200_unknown_items_among_1000_jobs_of_their_window_settle_in_at_mo
             since = datetime.now(UTC)
             claimed = ledger.claim(1000)
             # 800 answered, 100 created with their answers lost, 100 never reached CI.
-            sem = asyncio.Semaphore(16)
-
-            async def submit(item: Item) -> str:
-                async with sem:
-                    return (await client.submit(template.request(item))).job_id
-
-            job_ids = await asyncio.gather(*(submit(item) for item in claimed[:900]))
+            job_ids = await submit_each(client, template, claimed[:900])
             ledger.mark_submitted(
                 [(item.item_id, job) for item, job in zip(claimed[:800], job_ids, strict=False)]
             )
@@ -239,10 +237,7 @@ async def test_listing_pages_whose_answers_are_lost_are_asked_for_again_without_
 ) -> None:
     keys = [f"hedge/{i:03d}.png" for i in range(300)]
     _seed_as_links(emulator, data, keys)
-    items = [
-        Item(f"id-{i:03d}", BUCKET, key, BUCKET, "ap-guangzhou", f"out/{i:03d}.png", 0)
-        for i, key in enumerate(keys)
-    ]
+    items = numbered_items(keys, 3)
     # The read timeout is far longer than the test: only a copy sent meanwhile can answer.
     settings = ClientSettings(
         BUCKET,

@@ -23,7 +23,15 @@ from orchestrator.engine.submitter import JobTemplate
 from orchestrator.items import Item
 from orchestrator.ledger import Ledger, State
 from orchestrator.manifest import load_manifest
-from tests.engine.support import BUCKET, CREDS, OPTIONS, TINY, write_manifest
+from tests.engine.support import (
+    BUCKET,
+    CREDS,
+    OPTIONS,
+    TINY,
+    numbered_items,
+    submit_each,
+    write_manifest,
+)
 
 # Far longer than any of these runs: only a lookup can settle a request that waits this long.
 NEVER = 600.0
@@ -128,10 +136,7 @@ async def test_a_few_unknown_items_are_looked_up_one_by_one_rather_than_by_listi
 ) -> None:
     keys = [f"few/{i:04d}.png" for i in range(500)]
     _seed(emulator, data, keys)
-    items = [
-        Item(f"id-{i:04d}", BUCKET, key, BUCKET, "ap-guangzhou", f"out/{i:04d}.png", 0)
-        for i, key in enumerate(keys)
-    ]
+    items = numbered_items(keys, 4)
     settings = ClientSettings(BUCKET, "ap-guangzhou", CREDS, endpoint=emulator.url)
     with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
         ledger.add_items(items)
@@ -140,14 +145,8 @@ async def test_a_few_unknown_items_are_looked_up_one_by_one_rather_than_by_listi
             template = JobTemplate(queue_id, None, "imageMogr2/rotate/90", False)
             since = datetime.now(UTC)
             claimed = ledger.claim(500)
-            sem = asyncio.Semaphore(16)
-
-            async def submit(item: Item) -> str:
-                async with sem:
-                    return (await client.submit(template.request(item))).job_id
-
             # 500 jobs in the window (five pages); FEW of them unknown, half with a job.
-            job_ids = await asyncio.gather(*(submit(item) for item in claimed[: 500 - FEW // 2]))
+            job_ids = await submit_each(client, template, claimed[: 500 - FEW // 2])
             ledger.mark_submitted(
                 [
                     (item.item_id, job)
