@@ -97,7 +97,7 @@ def collect_shards(
         _add_nested(data.levels for data in shown),
         failures,
         groups,
-        dict(sorted(_add_nested(data.jobs for data in shown).items())),
+        _add_nested(data.jobs for data in shown),
         shards=count,
         problems=tuple(str(problem) for problem in problems),
     )
