@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.cloud import wire  # noqa: E402
+from orchestrator.cloud.keypage import parse_key_page  # noqa: E402
 from orchestrator.exceptions import ManifestError, ResponseError, ServiceError  # noqa: E402
 from orchestrator.manifest import load_manifest  # noqa: E402
 
@@ -82,6 +83,13 @@ WIRE_SEEDS = [
   <Key>photos%2F%E7%8C%AB.jpg</Key><LastModified>2024-05-01T10:00:00.000Z</LastModified>
   <ETag>"5d41402abc4b2a76b9719d911017c592"</ETag><Size>1024</Size><StorageClass>STANDARD</StorageClass>
   </Contents><CommonPrefixes><Prefix>photos%2Fvip%2F</Prefix></CommonPrefixes></ListBucketResult>""",
+    b"""<?xml version='1.0' encoding='UTF-8'?>
+<ListBucketResult><Name>out-1250000000</Name><EncodingType>url</EncodingType><Prefix>t%2F</Prefix>\
+<IsTruncated>false</IsTruncated><Contents><Key>t%2Fa.webp</Key><LastModified>2024-05-01T10:00:00.000Z\
+</LastModified><ETag>&quot;5d41402abc4b2a76b9719d911017c592&quot;</ETag><Size>9</Size><Owner><ID>1250000000\
+</ID><DisplayName>1250000000</DisplayName></Owner><StorageClass>STANDARD</StorageClass></Contents>\
+<Contents><Key>t%2Fb.webp</Key><LastModified>2024-05-01T10:00:01.000Z</LastModified><ETag>&quot;e2&quot;\
+</ETag><Size>9</Size><StorageClass>STANDARD</StorageClass></Contents></ListBucketResult>""",
     b"""<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce
   your request rate.</Message><RequestId>NjJm</RequestId><TraceId>t</TraceId></Error>""",
     b"""<Response><Error><Code>InvalidArgument</Code><Message>bad JobLevel</Message></Error></Response>""",
@@ -457,6 +465,7 @@ WIRE_PARSERS: list[tuple[str, Callable[[bytes], object]]] = [
     ("parse_queue_page", wire.parse_queue_page),
     ("parse_queue", wire.parse_queue),
     ("parse_object_page", wire.parse_object_page),
+    ("parse_key_page", parse_key_page),
 ]
 CONTENT_TYPES = ["application/xml", "application/json", "text/html; charset=utf-8", ""]
 
