@@ -143,7 +143,12 @@ def _key(kids: _Kids, name: str) -> str | None:
 
 
 def _num(kids: _Kids, name: str) -> int | None:
-    value = _str(kids, name)
+    return _int(_str(kids, name))
+
+
+def _int(value: str | None) -> int | None:
+    """A number as `int` reads it; None for none, or text it refuses (including digits such as
+    '²' that `str.isdigit` accepts, and more than Python's 4,300 digits)."""
     try:
         return int(value) if value else None
     except ValueError:
@@ -371,7 +376,7 @@ def _entries_fast(root: Element, decode: _Decode) -> list[ObjectEntry] | None:
     return [
         ObjectEntry(
             decode(key) or "",
-            int(size) if size.isdigit() else None,
+            _int(size),
             etag.strip().strip('"') or None,
             when.strip() or None,
             storage.strip() or None,

@@ -276,3 +276,16 @@ def test_the_submit_body_carries_callback_no_and_the_tdmq_config() -> None:
         "<CallBackMqConfig><MqRegion>gz</MqRegion><MqMode>Topic</MqMode><MqName>jobs</MqName>"
         "</CallBackMqConfig>"
     ) in body
+
+
+@pytest.mark.parametrize("size", ["²", "9" * 5000, " 12 ", "x"])
+def test_a_listing_entrys_size_reads_the_same_in_cos_spelling_and_any_other(size: str) -> None:
+    entry = (
+        "<Contents><Key>k</Key><Size>{}</Size><ETag>e</ETag><LastModified>t</LastModified>"
+        "<StorageClass>STANDARD</StorageClass></Contents>"
+    )
+    cos = f"<ListBucketResult>{entry.format(size)}</ListBucketResult>".encode()
+    other = cos.replace(b"<Size>", b"<size>").replace(b"</Size>", b"</size>")
+    expected = 12 if size == " 12 " else None
+    assert wire.parse_object_page(cos).entries[0].size == expected
+    assert wire.parse_object_page(other).entries[0].size == expected
