@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -43,6 +44,20 @@ def seed(emu: RunningEmulator, data: Path, keys: Iterable[str]) -> None:
         path = data / BUCKET / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(TINY)
+    emu.emulator.reset()
+
+
+def seed_as_links(emu: RunningEmulator, data: Path, keys: Iterable[str]) -> None:
+    """Like `seed`, with hard links to one image: creating thousands of files is the slow part."""
+    original = data.parent / "tiny.png"
+    original.write_bytes(TINY)
+    for key in keys:
+        path = data / BUCKET / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(original, path)
+        except OSError:  # a file system without hard links
+            path.write_bytes(TINY)
     emu.emulator.reset()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from orchestrator.engine.runner import RunReport, run
 from orchestrator.ledger import Ledger
 from orchestrator.manifest import load_manifest
 from orchestrator.sources.listing import iter_prefix
-from tests.engine.support import BUCKET, CREDS, OPTIONS, TINY, write_manifest
+from tests.engine.support import BUCKET, CREDS, OPTIONS, seed_as_links, write_manifest
 
 # A client that gives up on an answer after READ_TIMEOUT, and latency spikes well beyond it.
 READ_TIMEOUT = 0.3
@@ -33,20 +31,6 @@ CHAOS = FaultConfig(
     routes=("ci",),
     seed=20240501,
 )
-
-
-def _seed_as_links(emu: RunningEmulator, data: Path, keys: Iterable[str]) -> None:
-    """Like `seed`, with hard links to one image: creating thousands of files is the slow part."""
-    original = data.parent / "tiny.png"
-    original.write_bytes(TINY)
-    for key in keys:
-        path = data / BUCKET / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(original, path)
-        except OSError:  # a file system without hard links
-            path.write_bytes(TINY)
-    emu.emulator.reset()
 
 
 async def _run_impatiently(manifest_path: Path, emu: RunningEmulator) -> RunReport:
@@ -74,7 +58,7 @@ async def test_a_5000_job_run_through_a_quarter_of_failed_requests_ends_all_succ
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
     keys = [f"chaos/{i:04d}.png" for i in range(5000)]
-    _seed_as_links(emulator, data, keys)
+    seed_as_links(emulator, data, keys)
     (tmp_path / "keys.csv").write_text("key\n" + "\n".join(keys) + "\n")
     manifest = write_manifest(tmp_path, 'csv = "keys.csv"', extra="[limits]\nconcurrency = 32\n")
     emulator.emulator.faults.configure(CHAOS)
@@ -111,7 +95,7 @@ async def test_listing_pages_refused_or_lost_by_cos_are_asked_for_again_and_ever
     data: Path, emulator: RunningEmulator
 ) -> None:
     keys = [f"list/{i:04d}.png" for i in range(5000)]
-    _seed_as_links(emulator, data, keys)
+    seed_as_links(emulator, data, keys)
     emulator.emulator.faults.configure(
         FaultConfig(
             error_503=0.2,  # COS throttles with 503 SlowDown

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,24 +28,11 @@ from tests.engine.support import (
     BUCKET,
     CREDS,
     OPTIONS,
-    TINY,
     numbered_items,
+    seed_as_links,
     submit_each,
     write_manifest,
 )
-
-
-def _seed_as_links(emu: RunningEmulator, data: Path, keys: Iterable[str]) -> None:
-    original = data.parent / "tiny.png"
-    original.write_bytes(TINY)
-    for key in keys:
-        path = data / BUCKET / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(original, path)
-        except OSError:
-            path.write_bytes(TINY)
-    emu.emulator.reset()
 
 
 @contextlib.asynccontextmanager
@@ -72,7 +58,7 @@ async def test_200_unknown_items_among_1000_jobs_of_their_window_settle_in_at_mo
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
     keys = [f"bulk/{i:04d}.png" for i in range(1000)]
-    _seed_as_links(emulator, data, keys)
+    seed_as_links(emulator, data, keys)
     items = numbered_items(keys, 4)
     settings = ClientSettings(BUCKET, "ap-guangzhou", CREDS, endpoint=emulator.url)
     with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
@@ -117,7 +103,7 @@ async def test_a_run_paced_at_30_per_second_holds_about_one_second_of_work_claim
 ) -> None:
     rate = 30
     keys = [f"paced/{i:04d}.png" for i in range(120)]
-    _seed_as_links(emulator, data, keys)
+    seed_as_links(emulator, data, keys)
     (tmp_path / "keys.csv").write_text("key\n" + "\n".join(keys) + "\n")
     manifest = load_manifest(write_manifest(tmp_path, 'csv = "keys.csv"'))
     settings = ClientSettings(BUCKET, "ap-guangzhou", CREDS, endpoint=emulator.url)
@@ -143,7 +129,7 @@ async def test_requests_whose_answers_are_lost_do_not_stop_the_others_while_they
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
     keys = [f"lost/{i:04d}.png" for i in range(120)]
-    _seed_as_links(emulator, data, keys)
+    seed_as_links(emulator, data, keys)
     (tmp_path / "keys.csv").write_text("key\n" + "\n".join(keys) + "\n")
     manifest = load_manifest(
         write_manifest(tmp_path, 'csv = "keys.csv"', extra="[limits]\nconcurrency = 2\n")
@@ -236,7 +222,7 @@ async def test_listing_pages_whose_answers_are_lost_are_asked_for_again_without_
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
     keys = [f"hedge/{i:03d}.png" for i in range(300)]
-    _seed_as_links(emulator, data, keys)
+    seed_as_links(emulator, data, keys)
     items = numbered_items(keys, 3)
     # The read timeout is far longer than the test: only a copy sent meanwhile can answer.
     settings = ClientSettings(

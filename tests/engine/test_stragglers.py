@@ -6,8 +6,6 @@ listing their window."""
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,27 +25,14 @@ from tests.engine.support import (
     BUCKET,
     CREDS,
     OPTIONS,
-    TINY,
     numbered_items,
+    seed_as_links,
     submit_each,
     write_manifest,
 )
 
 # Far longer than any of these runs: only a lookup can settle a request that waits this long.
 NEVER = 600.0
-
-
-def _seed(emu: RunningEmulator, data: Path, keys: Iterable[str]) -> None:
-    original = data.parent / "tiny.png"
-    original.write_bytes(TINY)
-    for key in keys:
-        path = data / BUCKET / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(original, path)
-        except OSError:
-            path.write_bytes(TINY)
-    emu.emulator.reset()
 
 
 def _patient(emulator: RunningEmulator) -> ClientSettings:
@@ -86,7 +71,7 @@ async def test_a_submission_whose_answer_never_comes_is_adopted_from_a_lookup_an
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
     keys = [f"lost/{i:03d}.png" for i in range(60)]
-    _seed(emulator, data, keys)
+    seed_as_links(emulator, data, keys)
     # These jobs are created and their answers never come: the client would wait NEVER seconds.
     emulator.emulator.faults.configure(
         FaultConfig(lost=0.2, lost_seconds=NEVER, routes=("POST /pic_jobs",), seed=5)
@@ -112,7 +97,7 @@ async def test_a_straggling_submission_whose_job_is_not_there_yet_is_neither_rel
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
     keys = [f"slow/{i:03d}.png" for i in range(40)]
-    _seed(emulator, data, keys)
+    seed_as_links(emulator, data, keys)
     # Held a second before anything happens: lookups meanwhile find no job.
     emulator.emulator.faults.configure(
         FaultConfig(latency=0.25, latency_seconds=1.0, routes=("POST /pic_jobs",), seed=2)
@@ -135,7 +120,7 @@ async def test_a_few_unknown_items_are_looked_up_one_by_one_rather_than_by_listi
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
     keys = [f"few/{i:04d}.png" for i in range(500)]
-    _seed(emulator, data, keys)
+    seed_as_links(emulator, data, keys)
     items = numbered_items(keys, 4)
     settings = ClientSettings(BUCKET, "ap-guangzhou", CREDS, endpoint=emulator.url)
     with Ledger.open(tmp_path / "ledger.sqlite") as ledger:
@@ -174,7 +159,7 @@ async def test_a_submission_whose_connection_drops_after_its_job_is_made_is_adop
     tmp_path: Path, data: Path, emulator: RunningEmulator
 ) -> None:
     keys = [f"reset/{i:03d}.png" for i in range(60)]
-    _seed(emulator, data, keys)
+    seed_as_links(emulator, data, keys)
     (tmp_path / "keys.csv").write_text("key\n" + "\n".join(keys) + "\n")
     manifest = load_manifest(write_manifest(tmp_path, 'csv = "keys.csv"'))
     items = [
