@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,19 +16,7 @@ from orchestrator.items import Item
 from orchestrator.ledger import JobUpdate, Ledger
 
 from .page_parts import Page, headline
-
-START = datetime(2026, 11, 1, 2, 10, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from .support import START, Clock
 
 
 @pytest.fixture

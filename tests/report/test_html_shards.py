@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,15 +20,7 @@ from orchestrator.manifest import Manifest
 from orchestrator.manifest.validation import load_manifest
 from orchestrator.shard import shard_ledger_path
 
-START = datetime(2026, 11, 1, 2, 10, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
+from .support import START, Clock
 
 
 @pytest.fixture
